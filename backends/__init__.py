@@ -1,0 +1,1 @@
+"""Backends: each fits a spec in one system and returns a :class:`harness.results.FitResult`."""

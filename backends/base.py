@@ -1,0 +1,86 @@
+"""The small interface every backend implements, and the name -> backend registry.
+
+Backends are imported lazily by name so that, e.g., the native estimator works in an environment
+with no R at all: nothing imports rpy2 until the lme4 backend is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+
+from harness.results import FitResult
+from harness.spec import Model, Spec
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run here; when it cannot, why and the exact fix."""
+
+    ok: bool
+    reason: str = ""
+    fix: str = ""
+    versions: tuple[tuple[str, str], ...] = ()
+
+    def message(self) -> str:
+        if self.ok:
+            return "available"
+        return f"{self.reason} (fix: {self.fix})" if self.fix else self.reason
+
+
+@dataclass
+class FitJob:
+    """One model to fit: the spec, the model as this backend should fit it, and prepared data."""
+
+    spec: Spec
+    model: Model
+    data: pd.DataFrame
+    data_path: Path | None = None
+    data_sha256: str | None = None
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    def availability(self) -> Availability:
+        """Check (cheaply, and cached) whether this backend can run on this machine."""
+
+    def unsupported_reason(self, model: Model) -> str | None:
+        """None when the backend can fit ``model``; otherwise why not (shown as not_estimable)."""
+        return None
+
+    @abstractmethod
+    def fit(self, job: FitJob) -> FitResult:
+        """Fit the model. Never raises for model trouble: returns a result with status 'error'."""
+
+    def render(self, spec: Spec) -> str:
+        """The exact code this backend would run for ``spec`` (shown by ``mlm-harness show``)."""
+        return ""
+
+
+_REGISTRY: dict[str, str] = {
+    "native": "backends.native.backend:NativeBackend",
+    "lme4": "backends.lme4.backend:Lme4Backend",
+    "stata": "backends.stata.backend:StataBackend",
+}
+_INSTANCES: dict[str, Backend] = {}
+
+
+def backend_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``; an unknown name lists the known ones."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown backend {name!r}; known backends: {', '.join(_REGISTRY)}")
+    if name not in _INSTANCES:
+        module, cls = _REGISTRY[name].split(":")
+        _INSTANCES[name] = getattr(importlib.import_module(module), cls)()
+    return _INSTANCES[name]

@@ -1,0 +1,191 @@
+"""The canonical fit result that every backend returns.
+
+Other tools read the JSON form of this (``mlm-harness fit --json``, the per-spec result files of a
+report), so the top-level keys and the record keys are a contract: ``parameters`` (records with
+``effect``, ``group``, ``term``, ``estimate``, ``std_error``), ``statistics`` (``nobs``,
+``ngroups``, ``loglik``, ``reml_criterion``, ``deviance``, ``aic``, ``bic``, ``df``),
+``random_effects``, ``diagnostics``, ``provenance`` and ``timings``. Add keys; never rename them.
+
+Parameter naming follows broom.mixed: ``effect`` is ``fixed`` or ``ran_pars``; random-effect
+variance parameters are named ``sd__(Intercept)``, ``cor__(Intercept).lrt``, ``var__lrt``,
+``cov__(Intercept).lrt`` within their grouping factor, and the residual is ``sd__Observation`` in
+group ``Residual``. Every backend reports all four scales (sd, cor, var, cov) so a reference printed
+on any scale lines up without conversion code in the comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+Status = Literal["ok", "error", "unavailable", "not_estimable", "pending"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One row of the long parameter table."""
+
+    effect: Literal["fixed", "ran_pars", "threshold"]
+    group: str | None
+    term: str
+    estimate: float
+    std_error: float | None = None
+
+    @property
+    def key(self) -> str:
+        """A unique, human-readable name used to align rows across backends."""
+        if self.effect == "fixed":
+            return f"fixed/{self.term}"
+        if self.effect == "threshold":
+            return f"threshold/{self.term}"
+        return f"ran_pars/{self.group}/{self.term}"
+
+
+@dataclass(frozen=True)
+class RandomEffect:
+    """A conditional mode (or posterior mean) of one random effect for one group level."""
+
+    group: str
+    level: str
+    term: str
+    estimate: float
+    std_error: float | None = None
+
+
+@dataclass
+class Statistics:
+    nobs: int | None = None
+    ngroups: dict[str, int] = field(default_factory=dict)
+    loglik: float | None = None
+    reml_criterion: float | None = None
+    deviance: float | None = None
+    aic: float | None = None
+    bic: float | None = None
+    df: int | None = None
+    nobs_dropped: int = 0
+
+
+@dataclass
+class Diagnostics:
+    converged: bool | None = None
+    singular: bool | None = None
+    max_abs_gradient: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    optimizer: str | None = None
+    evaluations: int | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Provenance:
+    backend: str = ""
+    mode: str = "live"  # live | batch | stored | transcribed
+    software: dict[str, str] = field(default_factory=dict)
+    platform: str = ""
+    data_sha256: str | None = None
+    method: str | None = None  # ML | REML | OLS | Laplace | AGHQ(7) ...
+    call: str | None = None  # the exact call or command that was run
+    script: str | None = None  # a self-contained script that reproduces the fit
+    source: str | None = None  # for stored/transcribed results: where the numbers come from
+    date: str | None = None
+
+
+@dataclass
+class FitResult:
+    """Everything one backend says about one model, in one canonical form."""
+
+    spec_id: str
+    backend: str
+    status: Status = "ok"
+    message: str = ""
+    parameters: list[Parameter] = field(default_factory=list)
+    statistics: Statistics = field(default_factory=Statistics)
+    random_effects: list[RandomEffect] = field(default_factory=list)
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    provenance: Provenance = field(default_factory=Provenance)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    # ---- construction helpers -------------------------------------------------------------
+    @classmethod
+    def failed(cls, spec_id: str, backend: str, status: Status, message: str) -> "FitResult":
+        """A result that carries no numbers, only why (and how to fix it)."""
+        return cls(spec_id=spec_id, backend=backend, status=status, message=message,
+                   provenance=Provenance(backend=backend))
+
+    # ---- lookups ----------------------------------------------------------------------------
+    def parameter_map(self) -> dict[str, Parameter]:
+        return {p.key: p for p in self.parameters}
+
+    def fixed_effects(self) -> dict[str, float]:
+        return {p.term: p.estimate for p in self.parameters if p.effect == "fixed"}
+
+    # ---- JSON -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["schema_version"] = SCHEMA_VERSION
+        return _finite_or_none(out)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FitResult":
+        return cls(
+            spec_id=d["spec_id"],
+            backend=d["backend"],
+            status=d.get("status", "ok"),
+            message=d.get("message", ""),
+            parameters=[Parameter(**p) for p in d.get("parameters", [])],
+            statistics=Statistics(**d.get("statistics", {})),
+            random_effects=[RandomEffect(**r) for r in d.get("random_effects", [])],
+            diagnostics=Diagnostics(**d.get("diagnostics", {})),
+            provenance=Provenance(**d.get("provenance", {})),
+            timings=dict(d.get("timings", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "FitResult":
+        return cls.from_dict(json.loads(text))
+
+
+def _finite_or_none(obj: Any) -> Any:
+    """JSON has no NaN or infinity: map them to null so every reader can parse the file."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def variance_parameters(group: str, names: list[str], sds: list[float],
+                        corr: list[list[float]] | None) -> list[Parameter]:
+    """All four scales (sd, var, cor, cov) for one grouping factor's covariance matrix.
+
+    ``names`` are the random-effect terms in model order (``(Intercept)`` first, as lme4 prints);
+    ``corr`` is the correlation matrix, or None for independent terms (no cor/cov rows then).
+    Backends call this so every one of them names and orders variance parameters identically.
+    """
+    rows: list[Parameter] = []
+    for name, sd in zip(names, sds):
+        rows.append(Parameter("ran_pars", group, f"sd__{name}", float(sd)))
+    for name, sd in zip(names, sds):
+        rows.append(Parameter("ran_pars", group, f"var__{name}", float(sd) ** 2))
+    if corr is not None:
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                r = float(corr[i][j])
+                rows.append(Parameter("ran_pars", group, f"cor__{names[i]}.{names[j]}", r))
+                rows.append(Parameter("ran_pars", group, f"cov__{names[i]}.{names[j]}",
+                                      r * float(sds[i]) * float(sds[j])))
+    return rows
+
+
+def residual_parameters(sigma: float) -> list[Parameter]:
+    return [Parameter("ran_pars", "Residual", "sd__Observation", float(sigma)),
+            Parameter("ran_pars", "Residual", "var__Observation", float(sigma) ** 2)]
