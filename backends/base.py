@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from harness.results import FitResult
+from harness.results import FitResult, Status
 from harness.spec import Model, Spec
 
 
@@ -46,6 +46,9 @@ class FitJob:
 
 class Backend(ABC):
     name: ClassVar[str]
+    #: status given to models the backend cannot fit: "not_estimable" when the package cannot
+    #: express the model at all, "pending" when support is planned but not written yet.
+    unsupported_status: ClassVar[Status] = "not_estimable"
 
     @abstractmethod
     def availability(self) -> Availability:

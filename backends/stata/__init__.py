@@ -1,0 +1,1 @@
+"""Stata backend: live through pystata, batch do-files, or stored results."""

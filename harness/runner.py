@@ -1,0 +1,186 @@
+"""Run specs: prepare each dataset once, fit every requested backend, compare, collect.
+
+Data problems (a missing dataset, a bad derived variable) are found for every spec before any
+model is fitted, so a suite run fails in seconds, naming all of them, instead of after minutes.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backends.base import Availability, FitJob, get_backend
+from harness.compare import SpecComparison, compare_spec
+from harness.datasets import DatasetError, load_dataset
+from harness.derive import DeriveError, apply_derivations, evaluate_expr
+from harness.results import FitResult
+from harness.spec import Spec
+
+
+class DataPreparationError(ValueError):
+    """The data for a spec could not be prepared; the message names the spec and the fix."""
+
+
+@dataclass
+class PreparedData:
+    frame: pd.DataFrame
+    path: Path | None
+    sha256: str | None
+    rows_in_file: int
+    rows_after_subset: int
+    derived: list[str]
+    nesting: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SpecRun:
+    spec: Spec
+    spec_path: Path | None
+    data: PreparedData
+    results: dict[str, FitResult]
+    comparison: SpecComparison
+
+
+@dataclass
+class RunOptions:
+    backends: list[str]
+    required: set[str] = field(default_factory=set)
+    data_dir: Path | None = None
+    jobs: int = 1
+
+
+@dataclass
+class SuiteRun:
+    runs: list[SpecRun]
+    options: RunOptions
+    availability: dict[str, Availability]
+    started: str
+    seconds: float
+    command_line: str
+    platform: str
+
+    def required_failures(self) -> list[str]:
+        """Required backends that could not produce a result for a spec they support."""
+        problems = []
+        for run in self.runs:
+            for name in self.options.required:
+                r = run.results.get(name)
+                if r is not None and r.status in ("error", "unavailable"):
+                    problems.append(f"{run.spec.id}: required backend {name} {r.status}: "
+                                    f"{r.message}")
+        return problems
+
+
+def prepare_data(spec: Spec, data_dir: Path | None = None) -> PreparedData:
+    """Load the spec's dataset, add its derived variables and apply its subset."""
+    try:
+        loaded = load_dataset(spec.dataset, data_dir=data_dir)
+    except DatasetError as e:
+        raise DataPreparationError(f"spec {spec.id}: {e}") from None
+    try:
+        frame = apply_derivations(loaded.frame, spec.derive)
+        rows_in_file = len(frame)
+        if spec.subset:
+            keep = evaluate_expr(spec.subset, frame, "subset")
+            frame = frame[np.asarray(keep.fillna(0) != 0)].reset_index(drop=True)
+    except DeriveError as e:
+        raise DataPreparationError(f"spec {spec.id}: {e}") from None
+    missing = sorted(v for v in spec.model.parsed.variables() if v not in frame.columns)
+    if missing:
+        raise DataPreparationError(
+            f"spec {spec.id}: the model uses {missing}, which dataset {spec.dataset!r} does not "
+            f"have and 'derive' does not create")
+    return PreparedData(frame=frame, path=loaded.path, sha256=loaded.sha256,
+                        rows_in_file=rows_in_file, rows_after_subset=len(frame),
+                        derived=[d.name for d in spec.derive],
+                        nesting=infer_nesting(frame, spec.model.parsed.grouping_factors))
+
+
+def infer_nesting(frame: pd.DataFrame, factors: list[str]) -> list[str]:
+    """Grouping factors ordered from the highest level down, if each nests in the one before.
+
+    Used for Stata's level-k ICC; returns [] for crossed factors or a single factor.
+    """
+    if len(factors) < 2 or any(":" in f for f in factors):
+        return []
+    order = sorted(factors, key=lambda f: frame[f].nunique())
+    for outer, inner in zip(order, order[1:]):
+        if frame.groupby(inner)[outer].nunique().max() != 1:
+            return []
+    return order
+
+
+def fit_one(spec: Spec, backend_name: str, data: PreparedData) -> FitResult:
+    """One backend on one spec; every failure becomes a result that says why."""
+    backend = get_backend(backend_name)
+    reason = spec.skip_reason(backend_name)
+    if reason:
+        return FitResult.failed(spec.id, backend_name, "not_estimable", reason)
+    available = backend.availability()
+    if not available.ok:
+        return FitResult.failed(spec.id, backend_name, "unavailable", available.message())
+    model = spec.model_for(backend_name)
+    reason = backend.unsupported_reason(model)
+    if reason:
+        return FitResult.failed(spec.id, backend_name, backend.unsupported_status, reason)
+    job = FitJob(spec=spec, model=model, data=data.frame, data_path=data.path,
+                 data_sha256=data.sha256)
+    start = time.perf_counter()
+    try:
+        result = backend.fit(job)
+    except Exception as e:  # a backend bug must not take the suite down; it is shown as error
+        result = FitResult.failed(spec.id, backend_name, "error",
+                                  f"{type(e).__name__}: {e} (a bug in the {backend_name} backend)")
+    result.timings.setdefault("total", time.perf_counter() - start)
+    if result.provenance.data_sha256 is None:
+        result.provenance.data_sha256 = data.sha256
+    return result
+
+
+def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
+              progress: Callable[[Iterable], Iterable] | None = None) -> SuiteRun:
+    """Prepare every spec's data first (fail fast on data errors), then fit and compare."""
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    availability = {name: get_backend(name).availability() for name in options.backends}
+    prepared: dict[str, PreparedData] = {}
+    problems = []
+    for _, spec in specs:
+        try:
+            prepared[spec.id] = prepare_data(spec, options.data_dir)
+        except DataPreparationError as e:
+            problems.append(str(e))
+    if problems:
+        raise DataPreparationError("\n".join(problems))
+
+    tasks = [(path, spec, name) for path, spec in specs for name in options.backends]
+    results: dict[tuple[str, str], FitResult] = {}
+
+    def work(task: tuple[Path | None, Spec, str]) -> tuple[str, str, FitResult]:
+        _, spec, name = task
+        return spec.id, name, fit_one(spec, name, prepared[spec.id])
+
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        iterator = pool.map(work, tasks)
+        for spec_id, name, result in (progress(iterator) if progress else iterator):
+            results[(spec_id, name)] = result
+
+    runs = []
+    for path, spec in specs:
+        spec_results = {name: results[(spec.id, name)] for name in options.backends}
+        data = prepared[spec.id]
+        runs.append(SpecRun(spec, path, data, spec_results,
+                            compare_spec(spec, spec_results, data.nesting)))
+    return SuiteRun(runs=runs, options=options, availability=availability, started=started,
+                    seconds=time.perf_counter() - t0, command_line=" ".join(sys.argv),
+                    platform=platform.platform())
+
