@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, help="fits to run in parallel")
     run.add_argument("--data-dir", type=Path, default=None, help="folder with the datasets")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--include-optional", action="store_true",
+                     help="also run specs tagged 'optional' (e.g. the 4-million-row GCSE refits)")
 
     fit = sub.add_parser("fit", help="fit one model from the shell")
     fit.add_argument("data", help="dataset name (see `mlm-harness data verify`) or a file path")
@@ -110,6 +112,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     specs = load_specs(args.paths or [DEFAULT_SPECS])
     if not specs:
         raise UsageError(f"no specs found in {', '.join(map(str, args.paths or [DEFAULT_SPECS]))}")
+    optional = [s.id for _, s in specs if "optional" in s.tags]
+    if optional and not args.include_optional:
+        specs = [(p, s) for p, s in specs if "optional" not in s.tags]
+        print(f"not running {len(optional)} optional spec(s) ({', '.join(optional)}); "
+              "add --include-optional to run them", file=sys.stderr)
     backends = list(dict.fromkeys(args.backends + args.require))
     out = args.out or PROJECT_ROOT / "reports" / datetime.now().strftime("%Y%m%d-%H%M%S")
     try:

@@ -66,6 +66,7 @@ class SpecComparison:
     values: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     sources: list[SourceStatus] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -90,14 +91,23 @@ def _result_values(result: FitResult, spec: Spec, nesting: list[str]) -> dict[st
     return values
 
 
-def compare_spec(spec: Spec, results: dict[str, FitResult],
-                 nesting: list[str] | None = None) -> SpecComparison:
-    """Compare every ok backend with every other ok backend and with every reference value."""
-    comp = SpecComparison(spec=spec, results=results)
+def compare_spec(spec: Spec, results: dict[str, FitResult], nesting: list[str] | None = None,
+                 extra_values: dict[str, dict[str, float]] | None = None,
+                 extra_checks: list[Check] | None = None,
+                 notes: list[str] | None = None) -> SpecComparison:
+    """Compare every ok backend with every other ok backend and with every reference value.
+
+    ``extra_values`` ({backend: {key: value}}) and ``extra_checks`` come from checks that span
+    two specs (LR tests, replication identities; see harness/crosschecks.py).
+    """
+    comp = SpecComparison(spec=spec, results=results, notes=list(notes or []))
     ok = {name: r for name, r in results.items() if r.status == "ok"}
     for name, r in ok.items():
         for key, q in _result_values(r, spec, nesting or []).items():
             comp.values.setdefault(key, {})[name] = q
+        for key, v in (extra_values or {}).get(name, {}).items():
+            comp.values.setdefault(key, {})[name] = {"estimate": v}
+    comp.checks.extend(extra_checks or [])
     names = list(ok)
     for i, a in enumerate(names):
         for b in names[i + 1:]:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from backends.base import Availability, FitJob, get_backend
-from harness.compare import SpecComparison, compare_spec
+from harness.compare import Check, SpecComparison, compare_spec
+from harness.crosschecks import lr_statistics, replication_checks
 from harness.datasets import DatasetError, load_dataset
 from harness.derive import DeriveError, apply_derivations, evaluate_expr
 from harness.results import FitResult
@@ -87,7 +88,8 @@ def prepare_data(spec: Spec, data_dir: Path | None = None) -> PreparedData:
     except DatasetError as e:
         raise DataPreparationError(f"spec {spec.id}: {e}") from None
     try:
-        frame = apply_derivations(loaded.frame, spec.derive)
+        base = replicate(loaded.frame, spec) if spec.replicate else loaded.frame
+        frame = apply_derivations(base, spec.derive)
         rows_in_file = len(frame)
         if spec.subset:
             keep = evaluate_expr(spec.subset, frame, "subset")
@@ -103,6 +105,21 @@ def prepare_data(spec: Spec, data_dir: Path | None = None) -> PreparedData:
                         rows_in_file=rows_in_file, rows_after_subset=len(frame),
                         derived=[d.name for d in spec.derive],
                         nesting=infer_nesting(frame, spec.model.parsed.grouping_factors))
+
+
+def replicate(frame: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    """Stack copies of the data as the course's upscaled files do (see ``Replicate``)."""
+    rep = spec.replicate
+    assert rep is not None
+    if rep.cluster not in frame.columns:
+        raise DataPreparationError(f"spec {spec.id}: replicate.cluster {rep.cluster!r} is not a "
+                                   "column of the data")
+    copies = np.repeat(np.arange(1, rep.times + 1), len(frame))
+    out = pd.concat([frame] * rep.times, ignore_index=True)
+    out["rep1"] = copies.astype("float64")
+    if rep.new_id:
+        out[rep.new_id] = out[rep.cluster].astype("float64") * 100000 + out["rep1"]
+    return out
 
 
 def infer_nesting(frame: pd.DataFrame, factors: list[str]) -> list[str]:
@@ -146,6 +163,33 @@ def fit_one(spec: Spec, backend_name: str, data: PreparedData) -> FitResult:
     return result
 
 
+def cross_spec_checks(spec: Spec, by_id: dict[str, Spec],
+                      results: dict[tuple[str, str], FitResult], backends: list[str],
+                      ) -> tuple[dict[str, dict[str, float]], list[Check], list[str]]:
+    """LR tests and replication identities for ``spec`` against other specs of the run."""
+    values: dict[str, dict[str, float]] = {}
+    checks: list[Check] = []
+    notes: list[str] = []
+    for cc in spec.cross_checks:
+        other_id = cc.against if cc.type == "lr_test" else cc.base
+        other = by_id.get(other_id or "")
+        if other is None:
+            notes.append(f"{cc.type} against {other_id}: that spec is not part of this run")
+            continue
+        for name in backends:
+            mine, theirs = results[(spec.id, name)], results[(other.id, name)]
+            if mine.status != "ok" or theirs.status != "ok":
+                continue
+            if cc.type == "lr_test":
+                stats, note = lr_statistics(spec, other, mine, theirs)
+                for k, v in stats.items():
+                    values.setdefault(name, {})[f"stat/lr/{other.id}/{k}"] = v
+                notes.append(f"{name}: LR test against {other.id}: {note}")
+            else:
+                checks.extend(replication_checks(cc, mine, theirs))
+    return values, checks, notes
+
+
 def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
               progress: Callable[[Iterable], Iterable] | None = None) -> SuiteRun:
     """Prepare every spec's data first (fail fast on data errors), then fit and compare."""
@@ -174,12 +218,16 @@ def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
         for spec_id, name, result in (progress(iterator) if progress else iterator):
             results[(spec_id, name)] = result
 
+    by_id = {spec.id: spec for _, spec in specs}
     runs = []
     for path, spec in specs:
         spec_results = {name: results[(spec.id, name)] for name in options.backends}
         data = prepared[spec.id]
+        extra_values, extra_checks, notes = cross_spec_checks(spec, by_id, results,
+                                                              options.backends)
         runs.append(SpecRun(spec, path, data, spec_results,
-                            compare_spec(spec, spec_results, data.nesting)))
+                            compare_spec(spec, spec_results, data.nesting, extra_values,
+                                         extra_checks, notes)))
     return SuiteRun(runs=runs, options=options, availability=availability, started=started,
                     seconds=time.perf_counter() - t0, command_line=" ".join(sys.argv),
                     platform=platform.platform())

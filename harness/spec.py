@@ -204,6 +204,44 @@ class KnownIssue(Strict):
     effect: str | None = None
 
 
+class Replicate(Strict):
+    """Stack ``times`` copies of the data (the course's upscaled GCSE files).
+
+    With ``new_id`` each copy becomes its own set of clusters: ``new_id = cluster * 100000 +
+    copy`` (copies numbered 1..times), as the course's ``school2``. Without it the copies are
+    pooled into the original clusters.
+    """
+
+    times: int = Field(ge=2, le=1000)
+    cluster: str
+    new_id: str | None = None
+
+
+class CrossCheck(Strict):
+    """A check that involves another spec's results.
+
+    * ``lr_test``: likelihood-ratio test of this spec against the nested spec ``against``; gives
+      ``stat/lr/<against>/chi2``, ``.../df`` and ``.../p`` for references. Stated as REML or ML
+      from the fits; a REML test between different fixed parts is reported as invalid.
+    * ``replication``: this spec refits spec ``base`` on its data replicated ``times`` times with
+      each copy its own clusters. Exact under ML: log-likelihood = times x base, estimates equal,
+      SEs shrink by sqrt(times).
+    """
+
+    type: Literal["lr_test", "replication"]
+    against: str | None = None
+    base: str | None = None
+    times: int | None = None
+
+    @model_validator(mode="after")
+    def _fields(self) -> "CrossCheck":
+        if self.type == "lr_test" and not self.against:
+            raise ValueError("lr_test needs 'against: <spec id>'")
+        if self.type == "replication" and not (self.base and self.times):
+            raise ValueError("replication needs 'base: <spec id>' and 'times: <n>'")
+        return self
+
+
 class BackendSettings(Strict):
     """Per-backend overrides, for where the course used different settings in each package."""
 
@@ -224,12 +262,14 @@ class Spec(Strict):
     derive: list[Derived] = Field(default_factory=list)
     columns: dict[str, ColumnType] = Field(default_factory=dict)
     subset: str | None = None
+    replicate: Replicate | None = None
     model: Model
     backends: dict[Literal["native", "lme4", "stata"], BackendSettings] = Field(default_factory=dict)
     references: list[Reference] = Field(default_factory=list)
     tolerances: dict[str, float] = Field(default_factory=dict)
     known_differences: list[KnownDifference] = Field(default_factory=list)
     known_issues: list[KnownIssue] = Field(default_factory=list)
+    cross_checks: list[CrossCheck] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
 
     def model_for(self, backend: str) -> Model:

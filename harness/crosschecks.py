@@ -1,0 +1,71 @@
+"""Checks that involve two specs: likelihood-ratio tests and exact replication identities.
+
+LR tests give ``stat/lr/<against>/chi2``, ``/df`` and ``/p`` per backend, so a reference can state
+the course's test statistic. A test between REML fits is valid only when the fixed parts are the
+same (the REML likelihood depends on the fixed-effects design); otherwise it is reported as
+invalid rather than computed.
+
+Replication (the course's upscaled GCSE data, each copy its own clusters) must reproduce the base
+fit exactly under ML: log-likelihood x R, identical estimates, SEs / sqrt(R). These are
+identities, so the tolerance is tight (relative 1e-6), and any failure is a real bug.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy import stats
+
+from harness.compare import Check
+from harness.results import FitResult
+from harness.spec import CrossCheck, Spec
+
+REPLICATION_RELATIVE = 1e-6
+
+
+def lr_statistics(spec: Spec, other: Spec, mine: FitResult, theirs: FitResult,
+                  ) -> tuple[dict[str, float], str]:
+    """LR test values for ``mine`` (the larger model) against ``theirs``, and a note."""
+    ll_a, ll_b = mine.statistics.loglik, theirs.statistics.loglik
+    df_a, df_b = mine.statistics.df, theirs.statistics.df
+    if None in (ll_a, ll_b, df_a, df_b):
+        return {}, "no log-likelihood or df to test with"
+    method_a, method_b = mine.provenance.method, theirs.provenance.method
+    if method_a != method_b:
+        return {}, f"not computed: {method_a} fit against {method_b} fit"
+    if method_a == "REML" and spec.model_for(mine.backend).parsed.fixed != \
+            other.model_for(theirs.backend).parsed.fixed:
+        return {}, "not computed: REML likelihoods are comparable only with identical fixed parts"
+    chi2 = 2.0 * (ll_a - ll_b)  # type: ignore[operator]
+    df = float(df_a - df_b)  # type: ignore[operator]
+    p = float(stats.chi2.sf(chi2, df)) if df > 0 else math.nan
+    note = (f"{method_a} likelihoods; chi2({df:g}) = {chi2:.3f}, p = {p:.3g}; no boundary "
+            "correction (a variance tested at zero makes this p conservative)")
+    return {"chi2": chi2, "df": df, "p": p}, note
+
+
+def replication_checks(check: CrossCheck, mine: FitResult, base: FitResult) -> list[Check]:
+    """Exact identities between a fit on R stacked copies and the base fit (ML)."""
+    times = float(check.times or 1)
+    source_b = f"{base.backend}@{check.base} (x{check.times})"
+    out: list[Check] = []
+
+    def add(key: str, quantity: str, value: float, expected: float) -> None:
+        limit = REPLICATION_RELATIVE * max(abs(value), abs(expected), 1e-8)
+        ok = abs(value - expected) <= limit
+        out.append(Check(key, quantity, mine.backend, source_b, value, expected, limit,
+                         f"replication identity: relative {REPLICATION_RELATIVE:g}",
+                         "agree" if ok else "unexplained",
+                         "" if ok else "replicated data must reproduce the base ML fit exactly"))
+
+    if mine.statistics.loglik is not None and base.statistics.loglik is not None:
+        add("stat/loglik", "estimate", mine.statistics.loglik, times * base.statistics.loglik)
+    base_params = base.parameter_map()
+    for p in mine.parameters:
+        b = base_params.get(p.key)
+        if b is None:
+            continue
+        add(p.key, "estimate", p.estimate, b.estimate)
+        if p.std_error is not None and b.std_error is not None:
+            add(p.key, "std_error", p.std_error, b.std_error / math.sqrt(times))
+    return out
