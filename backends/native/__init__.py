@@ -1,0 +1,39 @@
+"""Native Python linear mixed models (lme4's profiled-deviance formulation on numpy/scipy).
+
+Entry point for users::
+
+    from backends.native import lmm
+    res = lmm("gcse ~ lrt + girl + factor(schgend) + (1 + lrt | school)", df, reml=False)
+    print(res.summary()); res.fixef; res.ranef; res.icc()
+
+Module map (kept small so GLMMs can reuse the pieces): ``design`` (formula -> X, y, grouping
+factors), ``names`` (R's column names), ``theta`` (covariance parameters), ``kernels``
+(batched small Cholesky), ``single`` / ``blocked`` (the two factorisation paths), ``objective``
+(lme4's criterion), ``optimizer`` (BOBYQA + checks), ``fit`` (the driver), ``result`` (the
+result object), ``ols`` (single-level models), ``backend`` (the harness backend).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .design import build_design
+from .fit import Path, fit_design
+from .result import LmmResult
+
+__all__ = ["lmm", "LmmResult"]
+
+
+def lmm(formula: str, data: pd.DataFrame, reml: bool = True,
+        factors: list[str] | tuple[str, ...] = (), path: Path = "auto") -> LmmResult:
+    """Fit a linear mixed model written in lme4 syntax by REML (default, as lmer) or ML.
+
+    ``factors`` names columns to treat as categorical in the fixed part. ``path`` chooses the
+    factorisation ("auto" picks the per-level path for one grouping factor, the blocked
+    Cholesky otherwise); it exists for testing and benchmarking.
+    """
+    design = build_design(formula, data, factors)
+    if not design.factors:
+        raise ValueError("the formula has no random-effects term; use backends.native.ols "
+                         "for single-level models")
+    return LmmResult(fit_design(design, reml=reml, path=path))

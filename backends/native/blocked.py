@@ -1,0 +1,199 @@
+"""The general path for several grouping factors (nested or crossed): a blocked Cholesky.
+
+Following MixedModels.jl, the system ``[Z_1 Z_rest X y]`` is split into three blocks:
+
+1. the grouping factor with the most random effects, whose ``Z_1' Z_1`` is block-diagonal
+   (each row belongs to one level), so its Cholesky factor is ``m_1`` small ``k x k`` blocks;
+2. all the other factors together (``q_2`` random effects), held dense: for InstEval that is
+   ``d`` (1,128) + ``dept:service`` (~28), while ``s`` (2,972) is block 1;
+3. ``[X y]``, dense and small.
+
+Block 2's coupling with block 1, ``Z_rest' Z_1``, is sparse (one entry per observed pair of
+levels) and stays sparse, so the Schur complement ``A_22 - L_21 L_21'`` costs about the number of
+observed pairs, not ``q_2^2 q_1``. A dense ``q x q`` matrix of the whole system is never formed
+(except with ``diag_first=False``, which exists to test this path against the plain dense one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import cholesky, solve_triangular
+
+from .design import Design, FactorBlock
+from .kernels import (batched_backward, batched_cholesky, batched_forward, batched_logdet,
+                      group_crossprod, sandwich)
+from .objective import Factorization, upper_cholesky
+from .theta import BlockLayout, ThetaLayout
+
+
+class BlockedSystem:
+    """Precomputed blocks of ``[Z X y]'[Z X y]`` for any number of grouping factors."""
+
+    def __init__(self, design: Design, layout: ThetaLayout, diag_first: bool = True):
+        factors = design.factors
+        order = sorted(range(len(factors)), key=lambda i: -factors[i].q)
+        self.first: int | None = order[0] if diag_first else None
+        self.rest = [i for i in order if i != self.first]
+        self.layout = layout
+        self.factors = factors
+        self.p = design.p
+        XY = np.column_stack([design.X, design.y])
+        self.G = XY.T @ XY
+
+        if self.first is not None:
+            f1 = factors[self.first]
+            self.k1, self.m1 = f1.k, f1.m
+            self.D1 = group_crossprod(f1.codes, f1.m, f1.Z, f1.Z)
+            self.E1 = group_crossprod(f1.codes, f1.m, f1.Z, XY)
+        self.offsets: dict[int, int] = {}
+        off = 0
+        for i in self.rest:
+            self.offsets[i] = off
+            off += factors[i].q
+        self.q2 = off
+        Z2 = self._sparse_z([factors[i] for i in self.rest], design.n)
+        self.A22 = (Z2.T @ Z2).toarray()
+        self.E2 = np.asarray(Z2.T @ XY)
+        if self.first is not None:
+            Z1 = self._sparse_z([factors[self.first]], design.n)
+            self.S21 = (Z2.T @ Z1).tocsr()
+        self._lam2, self._lam2_src = self._lambda_structure()
+
+    # ---- precomputation ---------------------------------------------------------------------
+    @staticmethod
+    def _sparse_z(blocks: list[FactorBlock], n: int) -> sp.csr_matrix:
+        """The sparse ``n x q`` Z of some factors (levels major, effects minor, as lme4)."""
+        rows, cols, vals = [], [], []
+        off = 0
+        for f in blocks:
+            for a in range(f.k):
+                rows.append(np.arange(n))
+                cols.append(off + f.codes * f.k + a)
+                vals.append(f.Z[:, a])
+            off += f.q
+        if not rows:
+            return sp.csr_matrix((n, 0))
+        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(n, off))
+
+    def _lambda_structure(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Sparsity pattern of block 2's ``Lambda`` and, per stored entry, its theta index.
+
+        Built once so each evaluation only refills ``data`` (lme4's ``Lind``).
+        """
+        rows, cols, src = [], [], []
+        for i in self.rest:
+            f, b = self.factors[i], self.layout.blocks[i]
+            base = self.offsets[i] + np.arange(f.m)[:, None] * f.k
+            rows.append((base + b.rows[None, :]).ravel())
+            cols.append((base + b.cols[None, :]).ravel())
+            src.append(np.tile(b.offset + np.arange(b.size), f.m))
+        if not rows:
+            return sp.csr_matrix((0, 0)), np.zeros(0, dtype=int)
+        r, c, s = np.concatenate(rows), np.concatenate(cols), np.concatenate(src)
+        # Store position+1 so no entry is an explicit zero that a conversion could drop.
+        lam = sp.csr_matrix((np.arange(1, r.size + 1, dtype=float), (r, c)),
+                            shape=(self.q2, self.q2))
+        return lam, s[lam.data.astype(int) - 1]
+
+    def _lambda2(self, theta: np.ndarray) -> sp.csr_matrix:
+        lam = self._lam2.copy()
+        lam.data = theta[self._lam2_src].astype(float)
+        return lam
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def factorize(self, theta: np.ndarray, keep: bool = False) -> Factorization:
+        theta = np.asarray(theta, dtype=float)
+        lam2 = self._lambda2(theta)
+        lam2t = lam2.T.tocsr()
+        A22 = np.asarray(lam2t @ self.A22)
+        A22 = np.asarray((lam2t @ A22.T).T)  # (Lambda' A Lambda), A symmetric
+        A22[np.diag_indices_from(A22)] += 1.0
+        A23 = np.asarray(lam2t @ self.E2)
+        logdet = 0.0
+        extra: dict = {}
+        G = self.G.copy()
+        if self.first is not None:
+            b1: BlockLayout = self.layout.blocks[self.first]
+            T1 = b1.T(theta)
+            A11 = sandwich(T1, self.D1)
+            idx = np.arange(self.k1)
+            A11[:, idx, idx] += 1.0
+            L1 = batched_cholesky(A11)
+            logdet += batched_logdet(L1)
+            C1 = batched_forward(L1, np.matmul(T1.T, self.E1))          # (m1, k1, p+1)
+            Linv1 = batched_forward(L1, np.broadcast_to(np.eye(self.k1), L1.shape))
+            W = np.matmul(T1, Linv1.transpose(0, 2, 1))                 # T1 L1^{-T} per level
+            Wsp = sp.bsr_matrix((W, np.arange(self.m1), np.arange(self.m1 + 1)),
+                                shape=(self.m1 * self.k1, self.m1 * self.k1))
+            L21 = (lam2t @ (self.S21 @ Wsp)).tocsr()                     # sparse q2 x q1
+            A22 -= (L21 @ L21.T).toarray()
+            C1f = C1.reshape(-1, self.p + 1)
+            A23 -= np.asarray(L21 @ C1f)
+            G -= C1f.T @ C1f
+            extra.update(T1=T1, L1=L1, C1=C1, Linv1=Linv1, L21=L21)
+        if self.q2:
+            L22 = cholesky(A22, lower=True, check_finite=False)
+            logdet += 2.0 * float(np.sum(np.log(np.diag(L22))))
+            C2 = solve_triangular(L22, A23, lower=True, check_finite=False)
+            G -= C2.T @ C2
+            extra.update(L22=L22, C2=C2, lam2=lam2)
+        R = upper_cholesky(G)
+        fact = Factorization(theta=theta.copy(), logdet_L=logdet, R=R)
+        if keep:
+            fact.extra.update(extra)
+        return fact
+
+    # ---- conditional modes and variances -----------------------------------------------------
+    def conditional_modes(self, fact: Factorization, beta: np.ndarray) -> list[np.ndarray]:
+        """``b = Lambda u`` with ``L' u = c_u - R_ZX beta`` solved block-wise (block 2 first)."""
+        ex = fact.extra
+        out: list[np.ndarray] = [np.zeros((f.m, f.k)) for f in self.factors]
+        u2 = np.zeros(0)
+        if self.q2:
+            v2 = ex["C2"][:, -1] - ex["C2"][:, :-1] @ beta
+            u2 = solve_triangular(ex["L22"], v2, lower=True, trans="T", check_finite=False)
+            b2 = ex["lam2"] @ u2
+            for i in self.rest:
+                f = self.factors[i]
+                o = self.offsets[i]
+                out[i] = b2[o:o + f.q].reshape(f.m, f.k)
+        if self.first is not None:
+            C1 = ex["C1"]
+            v1 = C1[:, :, -1] - C1[:, :, :-1] @ beta
+            if self.q2:
+                v1 = v1 - (ex["L21"].T @ u2).reshape(self.m1, self.k1)
+            u1 = batched_backward(ex["L1"], v1[:, :, None])[:, :, 0]
+            out[self.first] = u1 @ ex["T1"].T
+        return out
+
+    def conditional_variances(self, fact: Factorization) -> list[np.ndarray]:
+        """Per factor and level, the ``k x k`` block of ``Lambda (L L')^{-1} Lambda'``.
+
+        Uses ``L^{-1} = [[L11^-1, 0], [-L22^-1 L21 L11^-1, L22^-1]]``; the dense pieces are
+        ``q2 x q2`` and ``q2 x q1`` (computed once, after the fit).
+        """
+        ex = fact.extra
+        theta = fact.theta
+        out: list[np.ndarray] = [np.zeros((f.m, f.k, f.k)) for f in self.factors]
+        if self.q2:
+            Linv22 = solve_triangular(ex["L22"], np.eye(self.q2), lower=True, check_finite=False)
+            for i in self.rest:
+                f, o = self.factors[i], self.offsets[i]
+                Li = Linv22[:, o:o + f.q].reshape(self.q2, f.m, f.k)
+                P = np.einsum("rma,rmb->mab", Li, Li)
+                T = self.layout.blocks[i].T(theta)
+                out[i] = np.matmul(np.matmul(T, P), T.T)
+        if self.first is not None:
+            Linv1 = ex["Linv1"]
+            P = np.matmul(Linv1.transpose(0, 2, 1), Linv1)
+            if self.q2:
+                Lsp = sp.bsr_matrix((Linv1, np.arange(self.m1), np.arange(self.m1 + 1)),
+                                    shape=(self.m1 * self.k1, self.m1 * self.k1))
+                M = solve_triangular(ex["L22"], (ex["L21"] @ Lsp).toarray(), lower=True,
+                                     check_finite=False).reshape(self.q2, self.m1, self.k1)
+                P = P + np.einsum("rma,rmb->mab", M, M)
+            T1 = ex["T1"]
+            out[self.first] = np.matmul(np.matmul(T1, P), T1.T)
+        return out

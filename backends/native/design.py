@@ -1,0 +1,217 @@
+"""From formula + data to numbers: the fixed-effects matrix X, the response y, grouping factors.
+
+Kept separate from the estimator on purpose: GLMMs (issue 7) reuse exactly this module, so it
+knows nothing about likelihoods. Random effects are described per grouping factor
+(:class:`FactorBlock`) by an integer level code per row and the raw ``n x k`` values of that
+factor's random-effect columns (1 for an intercept, the covariate for a slope); the sparse Z is
+never built here, because each estimator path exploits the structure differently.
+
+Rules that make the answers line up with lme4:
+
+* rows with a missing value in any model variable are dropped (and counted);
+* categorical variables (``factor(x)``, ``C(x)``, spec columns of type factor, non-numeric
+  columns) get R's levels: sorted numerically for numbers, labels printed as R prints them, the
+  first level as the reference (treatment contrasts);
+* fixed-effect names are R's (see :mod:`backends.native.names`);
+* grouping-factor levels are R's labels, ``a:b`` interactions are labelled ``"1:2"``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from formulaic import model_matrix
+
+from harness.formula import ModelFormula, RandomTerm, parse_formula
+
+from .names import level_label, r_column_name
+
+_CALL = re.compile(r"\b(factor|C)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)")
+
+
+class DesignError(ValueError):
+    """The data cannot support the model (a missing column, a non-numeric slope, no rows)."""
+
+
+@dataclass
+class FactorBlock:
+    """All random-effect terms that share one grouping factor.
+
+    ``Z`` holds the factor's random-effect columns for every row (``n x k``); the row's level is
+    ``codes``. ``term_sizes`` splits the ``k`` columns into independent covariance blocks, so
+    ``(1 | g) + (0 + x | g)`` is one FactorBlock with ``term_sizes == [1, 1]`` (no covariance
+    between the intercept and the slope), while ``(1 + x | g)`` has ``term_sizes == [2]``.
+    """
+
+    name: str
+    levels: list[str]
+    codes: np.ndarray
+    columns: list[str]
+    Z: np.ndarray
+    term_sizes: list[int]
+
+    @property
+    def m(self) -> int:
+        """Number of levels."""
+        return len(self.levels)
+
+    @property
+    def k(self) -> int:
+        """Random effects per level."""
+        return self.Z.shape[1]
+
+    @property
+    def q(self) -> int:
+        return self.m * self.k
+
+
+@dataclass
+class Design:
+    """Everything the estimators need, after dropping incomplete rows."""
+
+    formula: ModelFormula
+    y: np.ndarray
+    X: np.ndarray
+    x_names: list[str]
+    factors: list[FactorBlock]
+    row_index: pd.Index
+    nobs_dropped: int = 0
+    categorical: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+
+def build_design(formula: str | ModelFormula, data: pd.DataFrame,
+                 factors: list[str] | tuple[str, ...] = ()) -> Design:
+    """Build X, y and the grouping factors for ``formula`` on ``data``.
+
+    ``factors`` lists columns to treat as categorical wherever they appear bare in the fixed part
+    (the spec's ``columns: {x: factor}``).
+    """
+    mf = parse_formula(formula) if isinstance(formula, str) else formula
+    used = sorted(v for v in mf.variables() if v in data.columns)
+    missing = [v for v in _required_columns(mf) if v not in data.columns]
+    if missing:
+        raise DesignError(f"column(s) {', '.join(missing)} not in the data")
+    frame = data[used]
+    complete = frame.notna().all(axis=1).to_numpy()
+    dropped = int((~complete).sum())
+    frame = frame.loc[complete]
+    if frame.shape[0] == 0:
+        raise DesignError("no complete rows: every row has a missing value in a model variable")
+
+    call_style, categorical = _categorical_variables(mf, frame, factors)
+    fixed_frame = frame.copy()
+    for var in categorical:
+        fixed_frame[var] = _as_r_factor(fixed_frame[var])
+    rhs = _CALL.sub(lambda m: f"C({m.group(2)})", mf.fixed)
+    X_df = model_matrix(rhs, fixed_frame, na_action="raise")
+    x_names = [r_column_name(str(c), call_style) for c in X_df.columns]
+    X = np.asarray(X_df, dtype=float)
+    y = _numeric(frame[mf.response], mf.response)
+    blocks = _factor_blocks(mf.random, frame)
+    return Design(formula=mf, y=y, X=np.ascontiguousarray(X), x_names=x_names, factors=blocks,
+                  row_index=frame.index, nobs_dropped=dropped, categorical=sorted(categorical))
+
+
+def _required_columns(mf: ModelFormula) -> list[str]:
+    cols = [mf.response]
+    for t in mf.random:
+        cols.extend(t.slopes)
+        cols.extend(t.group_factors)
+    return cols
+
+
+def _categorical_variables(mf: ModelFormula, frame: pd.DataFrame,
+                           factors: list[str] | tuple[str, ...]) -> tuple[dict[str, str], set[str]]:
+    """Which fixed-part variables are categorical, and how the user wrote each call."""
+    call_style: dict[str, str] = {}
+    for m in _CALL.finditer(mf.fixed):
+        call_style.setdefault(m.group(2), m.group(1))
+    categorical = set(call_style)
+    for col in frame.columns:
+        if col == mf.response:
+            continue
+        if col in factors or not pd.api.types.is_numeric_dtype(frame[col]) \
+                or isinstance(frame[col].dtype, pd.CategoricalDtype):
+            categorical.add(col)
+    return call_style, categorical
+
+
+def _as_r_factor(s: pd.Series) -> pd.Series:
+    """A categorical with R's level order (numeric sort for numbers) and R's labels."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = [c for c in s.cat.categories if (s == c).any()]
+        return pd.Series(pd.Categorical(s.astype(object).map(level_label),
+                                         categories=[level_label(c) for c in cats]), index=s.index)
+    uniq = sorted(pd.unique(s))
+    labels = [level_label(u) for u in uniq]
+    if len(set(labels)) != len(labels):
+        raise DesignError(f"levels of {s.name!r} print identically in R: {labels}")
+    mapping = dict(zip(uniq, labels))
+    return pd.Series(pd.Categorical(s.map(mapping), categories=labels), index=s.index)
+
+
+def _numeric(s: pd.Series, name: str) -> np.ndarray:
+    if not pd.api.types.is_numeric_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+        raise DesignError(f"{name!r} must be numeric (it is {s.dtype})")
+    return np.ascontiguousarray(s.to_numpy(dtype=float))
+
+
+def group_codes(frame: pd.DataFrame, group: str) -> tuple[np.ndarray, list[str]]:
+    """Integer codes 0..m-1 and R labels for a grouping factor ``a`` or interaction ``a:b``.
+
+    Levels are sorted (numerically for numeric columns) so labels and ordering are reproducible;
+    only observed combinations of an interaction are kept, as lme4 does.
+    """
+    codes: np.ndarray | None = None
+    labels: list[list[str]] = []
+    for var in group.split(":"):
+        c, uniq = _factorize_sorted(frame[var].to_numpy())
+        lab = [level_label(u) for u in uniq]
+        if codes is None:
+            codes, labels = c, [[s] for s in lab]
+        else:
+            combined = codes * len(uniq) + c
+            keep, codes = np.unique(combined, return_inverse=True)
+            labels = [labels[int(v) // len(uniq)] + [lab[int(v) % len(uniq)]] for v in keep]
+    assert codes is not None
+    return codes.astype(np.int64).ravel(), [":".join(parts) for parts in labels]
+
+
+def _factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniq = pd.factorize(values, sort=True)
+    return codes.astype(np.int64), np.asarray(uniq)
+
+
+def _factor_blocks(terms: tuple[RandomTerm, ...], frame: pd.DataFrame) -> list[FactorBlock]:
+    """Merge the random terms by grouping factor, keeping formula order."""
+    by_group: dict[str, list[RandomTerm]] = {}
+    for t in terms:
+        by_group.setdefault(t.group, []).append(t)
+    blocks = []
+    n = frame.shape[0]
+    for group, group_terms in by_group.items():
+        codes, levels = group_codes(frame, group)
+        columns: list[str] = []
+        cols: list[np.ndarray] = []
+        sizes: list[int] = []
+        for t in group_terms:
+            for name in t.names:
+                columns.append(name)
+                cols.append(np.ones(n) if name == "(Intercept)"
+                            else _numeric(frame[name], name))
+            sizes.append(len(t.names))
+        Z = np.column_stack(cols) if cols else np.empty((n, 0))
+        blocks.append(FactorBlock(name=group, levels=levels, codes=codes, columns=columns,
+                                  Z=np.ascontiguousarray(Z), term_sizes=sizes))
+    return blocks

@@ -1,0 +1,137 @@
+"""Fit a linear mixed model: choose the path, optimise theta, check the optimum.
+
+This is the only module that ties the pieces together (design -> system -> objective ->
+optimiser); the rich result object lives in :mod:`backends.native.result`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from .blocked import BlockedSystem
+from .design import Design
+from .objective import Factorization, LmmSystem, profiled_deviance
+from .optimizer import OptimResult, fd_gradient, fd_hessian_pd, minimize_bobyqa, newton_polish
+from .single import SingleFactorSystem
+from .theta import ThetaLayout
+
+Path = Literal["auto", "single", "blocked", "dense"]
+
+SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on diagonal theta elements
+
+
+def make_system(design: Design, layout: ThetaLayout, path: Path = "auto") -> LmmSystem:
+    """The fastest correct path: per-level blocks for one factor, blocked Cholesky otherwise.
+
+    ``dense`` (the blocked code with no block-diagonal factor) exists for testing.
+    """
+    if path == "auto":
+        path = "single" if len(design.factors) == 1 else "blocked"
+    if path == "single":
+        return SingleFactorSystem(design, layout)
+    return BlockedSystem(design, layout, diag_first=(path == "blocked"))
+
+
+def objective_function(system: LmmSystem, n: int, reml: bool):
+    """theta -> profiled deviance (ML) or REML criterion; +inf where a factor is not PD."""
+    def f(theta: np.ndarray) -> float:
+        try:
+            return profiled_deviance(system.factorize(np.asarray(theta, dtype=float)), n, reml)
+        except np.linalg.LinAlgError:
+            return math.inf
+    return f
+
+
+@dataclass
+class Checks:
+    max_abs_gradient: float
+    gradient: np.ndarray
+    at_bound: np.ndarray
+    hessian_pd: bool | None
+    hessian_min_eigenvalue: float | None
+    singular: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LmmFit:
+    design: Design
+    layout: ThetaLayout
+    system: LmmSystem
+    reml: bool
+    opt: OptimResult
+    fact: Factorization
+    checks: Checks
+    seconds: float
+
+
+def fit_design(design: Design, reml: bool = True, path: Path = "auto",
+               theta0: np.ndarray | None = None, check: bool = True) -> LmmFit:
+    """Optimise theta for a prepared design and run the post-fit checks."""
+    t0 = time.perf_counter()
+    layout = ThetaLayout.for_factors(design.factors)
+    system = make_system(design, layout, path)
+    f = objective_function(system, design.n, reml)
+    lower = layout.lower_bounds()
+    x0 = layout.initial() if theta0 is None else np.asarray(theta0, dtype=float)
+    opt = minimize_bobyqa(f, x0, lower)
+    # A diagonal element a hair above 0 is a boundary optimum: snap it if that is no worse.
+    snapped = np.where((layout.diagonal_mask()) & (np.abs(opt.theta) < 1e-7), 0.0, opt.theta)
+    if not np.array_equal(snapped, opt.theta) and f(snapped) <= opt.value:
+        opt.theta, opt.value = snapped, f(snapped)
+    theta, value, used = newton_polish(f, opt.theta, opt.value, lower)
+    opt.evaluations += used
+    if value < opt.value:
+        opt.messages.append(f"Newton polish lowered the objective by {opt.value - value:.3g}")
+        opt.theta, opt.value = theta, value
+    fact = system.factorize(opt.theta, keep=True)
+    checks = run_checks(f, opt, layout, design) if check else Checks(
+        math.nan, np.zeros(0), np.zeros(0, bool), None, None, False)
+    return LmmFit(design, layout, system, reml, opt, fact, checks, time.perf_counter() - t0)
+
+
+def run_checks(f, opt: OptimResult, layout: ThetaLayout, design: Design) -> Checks:
+    """Gradient, Hessian and singularity checks, with plain-language warnings."""
+    lower = layout.lower_bounds()
+    theta = opt.theta
+    grad, at_bound = fd_gradient(f, theta, lower)
+    # At an active bound only a gradient pushing *into* the infeasible side is acceptable.
+    free_grad = np.where(at_bound, np.minimum(grad, 0.0), grad)
+    max_grad = float(np.max(np.abs(free_grad))) if grad.size else 0.0
+    pd_ok, min_ev = fd_hessian_pd(f, theta, ~at_bound)
+    diag = layout.diagonal_mask()
+    singular = bool(np.any(diag & (np.abs(theta) < SINGULAR_TOL)))
+    warnings: list[str] = []
+    if singular:
+        names = _singular_groups(layout, design, theta)
+        warnings.append(
+            "singular fit: the estimated random-effects covariance for "
+            f"{', '.join(names)} is degenerate (a variance at zero or a correlation at +/-1); "
+            "the model is probably over-specified for these data")
+    if not opt.converged:
+        warnings.append("the optimiser did not report convergence: "
+                        + "; ".join(opt.messages or ["no detail"]))
+    if max_grad > 1e-3:
+        warnings.append(f"the gradient of the objective at the optimum is not small "
+                        f"(max |gradient| = {max_grad:.2g}); the estimates may be imprecise")
+    if pd_ok is False:
+        warnings.append("the Hessian of the objective over the free covariance parameters is not "
+                        f"positive definite (smallest eigenvalue {min_ev:.3g}): the optimum may "
+                        "be a saddle point or the model weakly identified")
+    if design.nobs_dropped:
+        warnings.append(f"{design.nobs_dropped} row(s) with missing values were dropped")
+    return Checks(max_grad, grad, at_bound, pd_ok, min_ev, singular, warnings)
+
+
+def _singular_groups(layout: ThetaLayout, design: Design, theta: np.ndarray) -> list[str]:
+    out = []
+    for b, fb in zip(layout.blocks, design.factors):
+        t = theta[b.offset:b.offset + b.size]
+        if np.any((b.rows == b.cols) & (np.abs(t) < SINGULAR_TOL)):
+            out.append(fb.name)
+    return out
