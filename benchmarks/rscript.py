@@ -30,6 +30,7 @@ class RModel:
     derive: tuple[tuple[str, str], ...] = ()   # (name, expression valid in R's with(d, ...))
     factors: tuple[str, ...] = ()
     repeats: int = 0               # >0: also time the fit this many times inside R
+    control: str = ""              # e.g. "lmerControl(optCtrl = list(ftol_abs = 1e-12))"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -60,7 +61,8 @@ def _model_block(m: RModel, out: str) -> str:
         lines.append(f"d[[{_r_string(name)}]] <- with(d, {expr})")
     for v in m.factors:
         lines.append(f"d[[{_r_string(v)}]] <- factor(d[[{_r_string(v)}]])")
-    fit = f"lmer({m.formula}, data = d, REML = {'TRUE' if m.reml else 'FALSE'})"
+    control = f", control = {m.control}" if m.control else ""
+    fit = f"lmer({m.formula}, data = d, REML = {'TRUE' if m.reml else 'FALSE'}{control})"
     lines.append(f"m <- {fit}")
     timing = "NULL"
     if m.repeats:

@@ -25,14 +25,16 @@ __all__ = ["lmm", "LmmResult"]
 
 
 def lmm(formula: str, data: pd.DataFrame, reml: bool = True,
-        factors: list[str] | tuple[str, ...] = (), path: Path = "auto") -> LmmResult:
+        factors: list[str] | tuple[str, ...] = (), path: Path = "auto",
+        reference: dict[str, object] | None = None) -> LmmResult:
     """Fit a linear mixed model written in lme4 syntax by REML (default, as lmer) or ML.
 
-    ``factors`` names columns to treat as categorical in the fixed part. ``path`` chooses the
+    ``factors`` names columns to treat as categorical in the fixed part; ``reference`` maps a
+    categorical variable to its reference level (default: the first, as R). ``path`` chooses the
     factorisation ("auto" picks the per-level path for one grouping factor, the blocked
     Cholesky otherwise); it exists for testing and benchmarking.
     """
-    design = build_design(formula, data, factors)
+    design = build_design(formula, data, factors, reference)
     if not design.factors:
         raise ValueError("the formula has no random-effects term; use backends.native.ols "
                          "for single-level models")

@@ -27,6 +27,9 @@ from .objective import Factorization, upper_cholesky
 from .theta import BlockLayout, ThetaLayout
 
 
+DENSE_LIMIT = 5_000_000  # q2^2 q1 below which block 2's coupling is handled densely
+
+
 class BlockedSystem:
     """Precomputed blocks of ``[Z X y]'[Z X y]`` for any number of grouping factors."""
 
@@ -55,9 +58,15 @@ class BlockedSystem:
         Z2 = self._sparse_z([factors[i] for i in self.rest], design.n)
         self.A22 = (Z2.T @ Z2).toarray()
         self.E2 = np.asarray(Z2.T @ XY)
+        # Small systems (the course models) are faster dense: scipy.sparse costs ~10 us per
+        # call, more than the arithmetic when q2^2 q1 is small.
+        q1 = factors[self.first].q if self.first is not None else 0
+        self.dense = self.q2 * self.q2 * max(q1, 1) <= DENSE_LIMIT
         if self.first is not None:
             Z1 = self._sparse_z([factors[self.first]], design.n)
             self.S21 = (Z2.T @ Z1).tocsr()
+            if self.dense:
+                self.S21 = self.S21.toarray().reshape(self.q2, self.m1, self.k1)
         self._lam2, self._lam2_src = self._lambda_structure()
 
     # ---- precomputation ---------------------------------------------------------------------
@@ -97,16 +106,16 @@ class BlockedSystem:
                             shape=(self.q2, self.q2))
         return lam, s[lam.data.astype(int) - 1]
 
-    def _lambda2(self, theta: np.ndarray) -> sp.csr_matrix:
+    def _lambda2(self, theta: np.ndarray) -> sp.csr_matrix | np.ndarray:
         lam = self._lam2.copy()
         lam.data = theta[self._lam2_src].astype(float)
-        return lam
+        return lam.toarray() if self.dense else lam
 
     # ---- evaluation ---------------------------------------------------------------------------
     def factorize(self, theta: np.ndarray, keep: bool = False) -> Factorization:
         theta = np.asarray(theta, dtype=float)
         lam2 = self._lambda2(theta)
-        lam2t = lam2.T.tocsr()
+        lam2t = lam2.T if self.dense else lam2.T.tocsr()
         A22 = np.asarray(lam2t @ self.A22)
         A22 = np.asarray((lam2t @ A22.T).T)  # (Lambda' A Lambda), A symmetric
         A22[np.diag_indices_from(A22)] += 1.0
@@ -125,10 +134,14 @@ class BlockedSystem:
             C1 = batched_forward(L1, np.matmul(T1.T, self.E1))          # (m1, k1, p+1)
             Linv1 = batched_forward(L1, np.broadcast_to(np.eye(self.k1), L1.shape))
             W = np.matmul(T1, Linv1.transpose(0, 2, 1))                 # T1 L1^{-T} per level
-            Wsp = sp.bsr_matrix((W, np.arange(self.m1), np.arange(self.m1 + 1)),
-                                shape=(self.m1 * self.k1, self.m1 * self.k1))
-            L21 = (lam2t @ (self.S21 @ Wsp)).tocsr()                     # sparse q2 x q1
-            A22 -= (L21 @ L21.T).toarray()
+            if self.dense:
+                L21 = lam2t @ np.einsum("rmk,mkl->rml", self.S21, W).reshape(self.q2, self.m1 * self.k1)
+                A22 -= L21 @ L21.T
+            else:
+                Wsp = sp.bsr_matrix((W, np.arange(self.m1), np.arange(self.m1 + 1)),
+                                    shape=(self.m1 * self.k1, self.m1 * self.k1))
+                L21 = (lam2t @ (self.S21 @ Wsp)).tocsr()                 # sparse q2 x q1
+                A22 -= (L21 @ L21.T).toarray()
             C1f = C1.reshape(-1, self.p + 1)
             A23 -= np.asarray(L21 @ C1f)
             G -= C1f.T @ C1f
@@ -191,7 +204,9 @@ class BlockedSystem:
             if self.q2:
                 Lsp = sp.bsr_matrix((Linv1, np.arange(self.m1), np.arange(self.m1 + 1)),
                                     shape=(self.m1 * self.k1, self.m1 * self.k1))
-                M = solve_triangular(ex["L22"], (ex["L21"] @ Lsp).toarray(), lower=True,
+                L21Linv = ex["L21"] @ Lsp
+                L21Linv = L21Linv.toarray() if sp.issparse(L21Linv) else np.asarray(L21Linv)
+                M = solve_triangular(ex["L22"], L21Linv, lower=True,
                                      check_finite=False).reshape(self.q2, self.m1, self.k1)
                 P = P + np.einsum("rma,rmb->mab", M, M)
             T1 = ex["T1"]

@@ -91,11 +91,13 @@ class Design:
 
 
 def build_design(formula: str | ModelFormula, data: pd.DataFrame,
-                 factors: list[str] | tuple[str, ...] = ()) -> Design:
+                 factors: list[str] | tuple[str, ...] = (),
+                 reference: dict[str, object] | None = None) -> Design:
     """Build X, y and the grouping factors for ``formula`` on ``data``.
 
     ``factors`` lists columns to treat as categorical wherever they appear bare in the fixed part
-    (the spec's ``columns: {x: factor}``).
+    (the spec's ``columns: {x: factor}``); ``reference`` maps a categorical variable to the level
+    used as its reference instead of the first (R's ``relevel``).
     """
     mf = parse_formula(formula) if isinstance(formula, str) else formula
     used = sorted(v for v in mf.variables() if v in data.columns)
@@ -112,7 +114,7 @@ def build_design(formula: str | ModelFormula, data: pd.DataFrame,
     call_style, categorical = _categorical_variables(mf, frame, factors)
     fixed_frame = frame.copy()
     for var in categorical:
-        fixed_frame[var] = _as_r_factor(fixed_frame[var])
+        fixed_frame[var] = _as_r_factor(fixed_frame[var], (reference or {}).get(var))
     rhs = _CALL.sub(lambda m: f"C({m.group(2)})", mf.fixed)
     X_df = model_matrix(rhs, fixed_frame, na_action="raise")
     x_names = [r_column_name(str(c), call_style) for c in X_df.columns]
@@ -147,18 +149,28 @@ def _categorical_variables(mf: ModelFormula, frame: pd.DataFrame,
     return call_style, categorical
 
 
-def _as_r_factor(s: pd.Series) -> pd.Series:
-    """A categorical with R's level order (numeric sort for numbers) and R's labels."""
+def _as_r_factor(s: pd.Series, reference: object | None = None) -> pd.Series:
+    """A categorical with R's level order (numeric sort for numbers) and R's labels.
+
+    Levels that do not occur in the (complete-case) data are dropped, as ``factor()`` does.
+    """
     if isinstance(s.dtype, pd.CategoricalDtype):
-        cats = [c for c in s.cat.categories if (s == c).any()]
-        return pd.Series(pd.Categorical(s.astype(object).map(level_label),
-                                         categories=[level_label(c) for c in cats]), index=s.index)
-    uniq = sorted(pd.unique(s))
+        uniq = [c for c in s.cat.categories if (s == c).any()]
+        values = s.astype(object)
+    else:
+        uniq = sorted(pd.unique(s))
+        values = s
     labels = [level_label(u) for u in uniq]
     if len(set(labels)) != len(labels):
         raise DesignError(f"levels of {s.name!r} print identically in R: {labels}")
-    mapping = dict(zip(uniq, labels))
-    return pd.Series(pd.Categorical(s.map(mapping), categories=labels), index=s.index)
+    if reference is not None:
+        ref = level_label(reference)
+        if ref not in labels:
+            raise DesignError(f"reference level {ref!r} of {s.name!r} is not in the data "
+                              f"(levels: {labels})")
+        labels = [ref] + [lab for lab in labels if lab != ref]
+    mapping = {u: level_label(u) for u in uniq}
+    return pd.Series(pd.Categorical(values.map(mapping), categories=labels), index=s.index)
 
 
 def _numeric(s: pd.Series, name: str) -> np.ndarray:

@@ -1,0 +1,111 @@
+"""The harness backend for the native estimator: spec + prepared data -> canonical FitResult.
+
+Gaussian models only: LMMs by ML/REML (:func:`backends.native.lmm`) and single-level models by
+OLS/ML with optional cluster-robust SEs (:func:`backends.native.ols.ols`). GLMMs are planned
+(issue 7), so their status is "pending" rather than "not_estimable".
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+
+from backends.base import Availability, Backend, FitJob
+from harness.results import FitResult, Provenance
+from harness.spec import Model, Spec
+
+from .design import DesignError
+from .ols import ols
+
+
+@cache
+def software_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("numpy", "scipy", "nlopt", "formulaic", "pandas"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:  # pragma: no cover - nlopt's wheel names itself "nlopt"
+            out[pkg] = "unknown"
+    return out
+
+
+def _factor_columns(spec: Spec) -> list[str]:
+    return sorted(c for c, t in spec.columns.items() if t == "factor")
+
+
+def python_call(model: Model, factors: list[str]) -> str:
+    """The equivalent user-level Python call for ``model``."""
+    f = model.parsed
+    extra = f", factors={factors!r}" if factors else ""
+    if model.reference_level:
+        extra += f", reference={dict(model.reference_level)!r}"
+    if f.has_random:
+        return f"lmm({model.formula!r}, data, reml={model.method == 'REML'}{extra})"
+    cl = f", cluster={model.cluster_se!r}" if model.cluster_se else ""
+    return f"ols({model.formula!r}, data, method={model.method!r}{cl}{extra})"
+
+
+class NativeBackend(Backend):
+    name = "native"
+    unsupported_status = "pending"
+
+    def availability(self) -> Availability:
+        v = software_versions()
+        return Availability(True, versions=tuple((k, v[k]) for k in ("numpy", "scipy", "nlopt")))
+
+    def unsupported_reason(self, model: Model) -> str | None:
+        if model.family != "gaussian":
+            if model.parsed.has_random:
+                return "native GLMMs are not implemented yet (issue 7)"
+            return f"native single-level {model.family} models are not implemented yet (issue 7)"
+        return None
+
+    def fit(self, job: FitJob) -> FitResult:
+        model = job.model
+        factors = _factor_columns(job.spec)
+        call = python_call(model, factors)
+        start = time.perf_counter()
+        try:
+            reason = self.unsupported_reason(model)
+            if reason:
+                return FitResult.failed(job.spec.id, self.name, self.unsupported_status, reason)
+            ref = dict(model.reference_level) or None
+            if model.parsed.has_random:
+                from . import lmm
+                res = lmm(model.formula, job.data, reml=model.method == "REML", factors=factors,
+                          reference=ref)
+                method = res.method
+            else:
+                res = ols(model.formula, job.data, method=model.method,
+                          cluster=model.cluster_se, factors=factors)
+                method = model.method + (f", cluster-robust SE by {model.cluster_se} (CR1)"
+                                         if model.cluster_se else "")
+        except (DesignError, ValueError, KeyError) as e:
+            return FitResult.failed(job.spec.id, self.name, "error", f"{type(e).__name__}: {e}")
+        seconds = time.perf_counter() - start
+        prov = Provenance(backend=self.name, mode="live", software=software_versions(),
+                          platform=f"{platform.platform()} ({sys.implementation.name})",
+                          data_sha256=job.data_sha256, method=method, call=call,
+                          script=self.render(job.spec),
+                          date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        result = res.to_fit_result(job.spec.id, prov)
+        result.timings["fit"] = seconds
+        if model.optimizer and model.optimizer.lower() not in ("bobyqa", "nloptwrap"):
+            result.diagnostics.messages.append(
+                f"optimizer {model.optimizer!r} was requested; native always uses BOBYQA")
+        return result
+
+    def render(self, spec: Spec) -> str:
+        model = spec.model_for(self.name)
+        factors = _factor_columns(spec)
+        imp = ("from backends.native import lmm" if model.parsed.has_random
+               else "from backends.native.ols import ols")
+        return (f"{imp}\n# data: dataset {spec.dataset!r} with the spec's derived columns\n"
+                f"result = {python_call(model, factors)}\nprint(result.summary())"
+                if model.parsed.has_random else
+                f"{imp}\n# data: dataset {spec.dataset!r} with the spec's derived columns\n"
+                f"result = {python_call(model, factors)}\nprint(result.fixef, result.std_errors)")

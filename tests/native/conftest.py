@@ -1,0 +1,42 @@
+"""Fixtures for the native estimator's tests: course data, and lme4 fits through Rscript.
+
+All lme4 fits of a session run in one R process (R and lme4 start once, ~3 s), with lme4's
+default settings and with tight optimiser tolerances, so a native-vs-lme4 difference can be
+told apart from lme4 stopping early.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks.cases import CASES, data_dir, dataset_path
+from benchmarks.rscript import RModel, lme4_status, run_lme4
+
+TIGHT = ('lmerControl(optimizer = "nloptwrap", optCtrl = list(ftol_abs = 1e-14, '
+         'ftol_rel = 1e-15, xtol_abs = 1e-12, xtol_rel = 0, maxeval = 1e5))')
+
+
+@pytest.fixture(scope="session")
+def course_data():
+    if not (data_dir() / "gcse.dta").exists():
+        pytest.skip(f"course data not found in {data_dir()} (set MLM_HARNESS_DATA)")
+    return data_dir()
+
+
+@pytest.fixture(scope="session")
+def lme4_fits(request: pytest.FixtureRequest, course_data) -> dict[str, dict[str, Any]]:
+    """id -> lme4 result (default control) and id + '@tight' -> tight-tolerance result."""
+    ok, reason = lme4_status()
+    if not ok:
+        if "lme4" in request.config.getoption("--require-backend"):
+            pytest.fail(f"lme4 via Rscript unavailable: {reason}")
+        pytest.skip(f"lme4 via Rscript unavailable: {reason}")
+    models = []
+    for c in CASES:
+        path = str(dataset_path(c.dataset))
+        models.append(RModel(c.id, path, c.formula, c.reml, c.derive, c.factors))
+        models.append(RModel(c.id + "@tight", path, c.formula, c.reml, c.derive, c.factors,
+                             control=TIGHT))
+    return run_lme4(models)
