@@ -1,0 +1,240 @@
+"""Translate a spec's model into the exact R call the lme4 backend runs (and prints in its script).
+
+One :class:`RPlan` per fit holds everything R needs: which columns to send, the R statements that
+declare factors, the call text, and what kind of object comes back. The same plan renders the
+live call in the worker and the self-contained R script (:mod:`backends.lme4.rscript`), so the two
+can never drift apart: the script *is* the call the worker evaluated.
+
+Choices that R would otherwise make silently are written out:
+
+* ``REML = TRUE/FALSE`` on every ``lmer`` call, ``nAGQ`` on every ``glmer``/``clmm`` call;
+* factors get explicit levels, sorted (numerically for numbers) with the spec's reference level
+  first; every other column stays numeric, so a 0/1 dummy is never turned into a factor;
+* ``C(x)`` (patsy/formulaic) becomes ``factor(x)``;
+* lme4's default optimizer is recorded when the spec gives none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.formula import ModelFormula
+from harness.spec import Model, Spec
+
+Kind = Literal["lmer", "glmer", "clmm", "lm", "glm", "clm"]
+
+DATA_SYMBOL = "d"
+"""The R symbol the data frame is bound to, in the worker and in the script alike."""
+
+AGHQ_REASON = ("lme4 allows adaptive quadrature (nAGQ > 1) only for a single scalar random "
+               "effect; use integration laplace for lme4")
+MULTINOMIAL_REASON = "lme4 has no multinomial family"
+
+# What lme4 1.1-31 / ordinal 2022.11.16 use when no control is given (recorded in the result).
+DEFAULT_CONTROL = {
+    "lmer": "lmerControl() default: optimizer nloptwrap (NLopt BOBYQA)",
+    "glmer": "glmerControl() default: optimizer c('bobyqa', 'Nelder_Mead') (bobyqa for the "
+             "nAGQ = 0 stage, Nelder_Mead for the final stage)",
+    "clmm": "clmm.control() default: method nlminb",
+    "clm": "clm.control() default: method Newton",
+    "lm": "lm: QR least squares",
+    "glm": "glm: IRLS",
+}
+_MAXITER_ARG = {"nloptwrap": "maxeval", "bobyqa": "maxfun", "Nelder_Mead": "maxfun",
+                "nlminbwrap": "iter.max", "nmkbw": "maxfeval"}
+KNOWN_OPTIONS = {"control", "timeout"}
+
+
+class TranslationError(ValueError):
+    """The spec cannot be written as an R call; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class RPlan:
+    kind: Kind
+    call: str  # the R call, evaluated with the data bound to DATA_SYMBOL
+    columns: tuple[str, ...]  # data columns the model uses (sent to R, in this order)
+    factor_lines: tuple[str, ...]  # R statements that turn declared columns into factors
+    packages: tuple[str, ...]  # R packages the script attaches
+    method_label: str
+    gaussian: bool
+    cluster: str | None = None  # cluster-robust SEs by this column (single-level only)
+    ols: bool = False  # OLS (lm): Stata's CR1 uses the (N-1)/(N-K) factor too
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def unsupported_reason(model: Model) -> str | None:
+    """Why lme4 cannot fit ``model`` as specified, or None when it can."""
+    if model.family == "multinomial":
+        return MULTINOMIAL_REASON
+    f = model.parsed
+    if model.integration is not None and model.integration.method == "aghq" and f.has_random:
+        single_scalar = len(f.random) == 1 and len(f.random[0].names) == 1
+        if not single_scalar:
+            return AGHQ_REASON
+    return None
+
+
+def translate_fixed(fixed: str) -> str:
+    """The fixed part in R syntax: ``C(x)`` -> ``factor(x)`` (R reads everything else as is)."""
+    out = re.sub(r"\bC\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)", r"factor(\1)", fixed)
+    if re.search(r"\bC\(", out):
+        raise TranslationError(f"cannot translate {fixed!r}: only C(x) with a single column is "
+                               "supported; declare the column under 'columns: {x: factor}' and "
+                               "set 'reference_level' instead of contrast arguments")
+    return out
+
+
+def r_literal(value: Any) -> str:
+    """A Python scalar as R source (numbers as R reads them, strings quoted)."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(int(value)) if value.is_integer() else repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def factor_columns(spec: Spec, model: Model) -> dict[str, Any]:
+    """Model columns that R must see as factors -> their reference level (None: lowest)."""
+    used = model.parsed.variables()
+    out: dict[str, Any] = {}
+    for name, kind in spec.columns.items():
+        if kind == "factor" and name in used:
+            out[name] = model.reference_level.get(name)
+    for name, ref in model.reference_level.items():
+        if name in used:
+            out[name] = ref
+    return out
+
+
+def factor_line(name: str, reference: Any, frame: str = DATA_SYMBOL) -> str:
+    """``x`` as a factor with levels sorted (numerically for numbers), the reference first.
+
+    ``method = "radix"`` sorts strings in the C locale, as Python does, so the level order does
+    not depend on the user's locale.
+    """
+    col = f"{frame}${_r_name(name)}"
+    levels = f'sort(unique({col}), method = "radix")'
+    if reference is not None:
+        ref = r_literal(reference)
+        levels = f"c({ref}, setdiff({levels}, {ref}))"
+    return f"{col} <- factor({col}, levels = {levels})"
+
+
+def _r_name(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z.][A-Za-z0-9_.]*", name) else f"`{name}`"
+
+
+def _control(kind: Kind, model: Model, options: dict[str, Any]) -> tuple[str | None, list[str]]:
+    notes: list[str] = []
+    text = options.get("control")
+    if text is not None:
+        if model.optimizer or model.max_iterations:
+            notes.append("backends.lme4.options.control is used as given; model.optimizer and "
+                         "model.max_iterations are ignored for lme4")
+        return str(text), notes
+    if not model.optimizer and not model.max_iterations:
+        notes.append(DEFAULT_CONTROL[kind])
+        return None, notes
+    if kind in ("lmer", "glmer"):
+        fn = "lmerControl" if kind == "lmer" else "glmerControl"
+        args = []
+        opt = model.optimizer or ("nloptwrap" if kind == "lmer" else None)
+        if model.optimizer:
+            args.append(f'optimizer = "{model.optimizer}"')
+        if model.max_iterations:
+            if opt is None:  # glmer default: two stages with different optimizers
+                args.append(f"optCtrl = list(maxfun = {int(model.max_iterations)})")
+            else:
+                arg = _MAXITER_ARG.get(opt, "maxfun")
+                args.append(f"optCtrl = list({arg} = {int(model.max_iterations)})")
+        return f"{fn}({', '.join(args)})", notes
+    if kind in ("clmm", "clm"):
+        fn = f"ordinal::{kind}.control"
+        args = []
+        if model.optimizer:
+            args.append(f'method = "{model.optimizer}"')
+        if model.max_iterations:
+            args.append(f"maxIter = {int(model.max_iterations)}")
+        return f"{fn}({', '.join(args)})", notes
+    notes.append(f"model.optimizer/max_iterations do not apply to {kind}; ignored")
+    return None, notes
+
+
+def plan(spec: Spec, model: Model) -> RPlan:
+    """The R call for ``model`` (already with the spec's lme4 overrides applied)."""
+    reason = unsupported_reason(model)
+    if reason:
+        raise TranslationError(reason)
+    f: ModelFormula = model.parsed
+    options = dict(spec.backends["lme4"].options) if "lme4" in spec.backends else {}
+    notes = [f"unknown backends.lme4.options key {k!r} ignored" for k in options
+             if k not in KNOWN_OPTIONS]
+    fixed = translate_fixed(f.fixed)
+    random = " + ".join(t.lme4() for t in f.random)
+    rhs = fixed + (f" + {random}" if random else "")
+    link = model.resolved_link
+    family = model.family
+    data = f"data = {DATA_SYMBOL}"
+    nagq = model.integration.points if model.integration else 1
+    cluster = model.cluster_se
+
+    if family == "ordinal":
+        kind: Kind = "clmm" if f.has_random else "clm"
+        lhs = f"factor({f.response}, ordered = TRUE)"
+        args = [f"{lhs} ~ {rhs}", data, f'link = "{link}"']
+        if kind == "clmm":
+            args.append(f"nAGQ = {nagq}")
+        method = model.method_label()
+        packages = ("ordinal",)
+    elif family == "gaussian" and f.has_random:
+        kind = "lmer"
+        args = [f"{f.response} ~ {rhs}", data, f"REML = {'TRUE' if model.method == 'REML' else 'FALSE'}"]
+        method = model.method
+        packages = ("lme4",)
+    elif f.has_random:
+        kind = "glmer"
+        args = [f"{f.response} ~ {rhs}", data, f'family = {family}(link = "{link}")',
+                f"nAGQ = {nagq}"]
+        method = model.method_label()
+        packages = ("lme4",)
+    elif family == "gaussian" and model.method == "OLS":
+        kind = "lm"
+        args = [f"{f.response} ~ {rhs}", data]
+        method = "OLS"
+        packages = ()
+    else:
+        kind = "glm"
+        args = [f"{f.response} ~ {rhs}", data, f'family = {family}(link = "{link}")']
+        method = "ML"
+        packages = ()
+        if family == "gaussian":
+            notes.append("gaussian ML fitted with glm: sigma and logLik are the ML ones "
+                         "(sigma = sqrt(RSS/n)); the standard errors use glm's dispersion "
+                         "RSS/(n - p), larger than ML standard errors by sqrt(n/(n - p))")
+    if cluster:
+        if kind not in ("lm", "glm"):
+            raise TranslationError("cluster_se is supported for single-level lm/glm fits only")
+        # rows without a cluster id cannot be clustered; Stata drops them too
+        args.append(f"subset = !is.na({_r_name(cluster)})")
+        notes.append(f"cluster-robust (CR1) standard errors by {cluster}: "
+                     + ("G/(G-1) * (N-1)/(N-K), as Stata's regress, vce(cluster)" if kind == "lm"
+                        else "G/(G-1), as Stata's ML commands with vce(cluster)"))
+    control, control_notes = _control(kind, model, options)
+    notes.extend(control_notes)
+    if control is not None:
+        args.append(f"control = {control}")
+    fn = {"lmer": "lmer", "glmer": "glmer", "clmm": "ordinal::clmm", "clm": "ordinal::clm",
+          "lm": "lm", "glm": "glm"}[kind]
+    call = f"{fn}({', '.join(args)})"
+    columns = sorted(f.variables() | ({cluster} if cluster else set()))
+    factors = factor_columns(spec, model)
+    return RPlan(kind=kind, call=call, columns=tuple(columns),
+                 factor_lines=tuple(factor_line(n, r) for n, r in sorted(factors.items())),
+                 packages=packages, method_label=method, gaussian=family == "gaussian",
+                 cluster=cluster, ols=kind == "lm", notes=tuple(notes))
