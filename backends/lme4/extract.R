@@ -226,8 +226,10 @@ harness_extract_clm <- function(fit) {
     optimizer = as.character(fit$control$method),
     evaluations = as.integer(fit$niter[[1]]),
     opt_code = as.numeric(conv$code),
-    lme4_code = 0L, conv_messages = as.character(unlist(conv$messages)),
-    optimizer_message = character(), optimizer_warnings = character(),
+    lme4_code = 0L,
+    # clm always reports a message ("successful convergence"): a warning only when code != 0
+    conv_messages = if (conv$code == 0) character() else as.character(unlist(conv$messages)),
+    optimizer_message = as.character(unlist(conv$messages)), optimizer_warnings = character(),
     max_grad_check = fit$maxGradient, max_grad_raw = fit$maxGradient,
     hessian_condition = fit$cond.H
   )
