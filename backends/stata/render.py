@@ -1,0 +1,694 @@
+"""Stata code from a spec: the estimation command, data preparation and the results export.
+
+Two layers:
+
+* :func:`plan` turns a spec (and, when available, its prepared data) into a :class:`Layout`: the
+  Stata command, its fixed part, its random-effects equations in Stata's order, and the canonical
+  names every Stata parameter maps back to. The layout is plain data (``to_dict``/``from_dict``) so
+  it can travel inside an exported results file and be read back without the spec.
+* :func:`model_do` writes one model's do-file (data preparation, estimation, post-estimation and
+  the structured export of results, see ``results_file.py``); :func:`suite_do` writes one
+  do-file for many models into ONE results file.
+
+Nothing is left to a Stata default (models.md §1.4, D1-D3): ``mle``/``reml`` is always written for
+``mixed``; ``cov(unstructured)``/``cov(independent)`` whenever an equation has more than one random
+effect; ``intmethod()``/``intpoints()`` for every ``me*`` command.
+
+Structure of the random part (models.md D11). Without data nothing tells nested from crossed
+factors, so the order comes from, in this priority: the spec's ``backends.stata.options``
+(``levels: [outer, inner]``, ``crossed: [factor]`` or ``crossed: true``), then the data (group
+counts: the factor with fewer groups is the higher level, or the ``_all: R.`` term when crossed),
+then the formula (factors in formula order, assumed nested; the do-file says so in a comment).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.derive import stata_code
+from harness.formula import ModelFormula, RandomTerm
+from harness.spec import Derived, Model, Spec
+
+RESULTS_FORMAT = "mlmh-stata-results"
+RESULTS_VERSION = 1
+STATA_MIN_VERSION = 15  # e(b) stripes of me* (``/:var(_cons[g])``) as read here date from 15
+RE_STUB, SE_STUB = "mlmh_re", "mlmh_se"
+HANDLE = "mlmh_fh"
+
+
+class StataRenderError(ValueError):
+    """The spec cannot be written as Stata code; the message says which part and why."""
+
+
+# ---- the layout ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Equation:
+    """One Stata random-effects equation ``|| level: varlist, options``.
+
+    ``effects`` are canonical names in Stata's order (slopes in varlist order, ``(Intercept)``
+    last); ``stata_effects`` the matching Stata names (``lrt``, ``_cons``). ``path`` lists the
+    Stata variables that identify one group (higher levels first: Stata's nested ids);
+    ``label_vars`` the columns whose values, joined by ``:``, name the level the way lme4 does.
+    ``factor`` is set for a crossed ``_all: R.factor`` term.
+    """
+
+    level: str
+    group: str
+    effects: tuple[str, ...]
+    stata_effects: tuple[str, ...]
+    covariance: str | None  # unstructured | independent | identity | None (one effect)
+    path: tuple[str, ...]
+    label_vars: tuple[str, ...]
+    factor: str | None = None
+
+    def render(self) -> str:
+        if self.factor:
+            return f"|| _all: R.{self.factor}"
+        slopes = [s for s in self.stata_effects if s != "_cons"]
+        opts = []
+        if "_cons" not in self.stata_effects:
+            opts.append("noconstant")
+        if len(self.stata_effects) > 1:
+            opts.append(f"cov({self.covariance})")
+        text = f"|| {self.level}:" + ("" if not slopes else " " + " ".join(slopes))
+        return text + (", " + " ".join(opts) if opts else "")
+
+
+@dataclass
+class Layout:
+    """Everything needed to write the Stata command and to map its results back by name."""
+
+    spec_id: str
+    command: str
+    depvar: str
+    fixed_terms: list[str]
+    noconstant: bool
+    options: list[str]
+    equations: list[Equation]
+    fixed_styles: dict[str, str]  # variable -> factor | C | bare (how R names its dummies)
+    group_names: dict[str, list[str]]  # canonical group -> effect names in lme4 order
+    correlated: list[list[str]]  # [group, effect, effect] pairs that have a cor/cov
+    family: str
+    link: str
+    method: str  # Model.method ML/REML/OLS
+    method_label: str  # OLS, ML, REML, Laplace, AGHQ(7)
+    model: dict[str, Any]  # the fingerprint of the model this layout was made for
+    generated_ids: list[tuple[str, list[str]]] = field(default_factory=list)
+    structure_note: str = ""
+    icc: bool = False
+
+    @property
+    def multilevel(self) -> bool:
+        return bool(self.equations)
+
+    @property
+    def kind(self) -> str:
+        """mixed | me | single (how the random part is parameterised in e(b))."""
+        if not self.equations:
+            return "single"
+        return "mixed" if self.command == "mixed" else "me"
+
+    def command_line(self) -> str:
+        """The estimation command. Global options share the last equation's comma, as Stata's
+        syntax has it (``|| school: lrt, cov(unstructured) mle``)."""
+        fixed = " ".join([self.command, self.depvar, *self.fixed_terms])
+        if not self.equations:
+            opts = (["noconstant"] if self.noconstant else []) + self.options
+            return fixed + (", " + " ".join(opts) if opts else "")
+        line = fixed + (", noconstant" if self.noconstant else "")
+        eqs = [e.render() for e in self.equations]
+        line += " " + " ".join(eqs)
+        if self.options:
+            line += (" " if "," in eqs[-1] else ", ") + " ".join(self.options)
+        return line
+
+    def predict_order(self) -> list[tuple[Equation, str, str]]:
+        """(equation, canonical effect, Stata effect) in the order ``predict, reffects`` fills
+        its variables: equation by equation (higher levels first), slopes before the intercept."""
+        return [(e, c, s) for e in self.equations for c, s in zip(e.effects, e.stata_effects)]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["equations"] = [asdict(e) for e in self.equations]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Layout":
+        d = dict(d)
+        d["equations"] = [Equation(**{k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in e.items()}) for e in d["equations"]]
+        d["generated_ids"] = [(a, list(b)) for a, b in d.get("generated_ids", [])]
+        return cls(**d)
+
+
+def normal_formula(formula: ModelFormula) -> str:
+    """The formula with fixed and random terms sorted, so equivalent writings compare equal."""
+    fixed = sorted(_split_plus(formula.fixed)) or ["1"]
+    random = sorted(t.lme4() for t in formula.random)
+    return f"{formula.response} ~ " + " + ".join(fixed + random)
+
+
+def model_fingerprint(model: Model) -> dict[str, Any]:
+    """What a stored result must match to stand for ``model``."""
+    return {"formula": normal_formula(model.parsed), "family": model.family,
+            "link": model.resolved_link, "method": model.method,
+            "integration": model.method_label(), "cluster_se": model.cluster_se}
+
+
+# ---- fixed part --------------------------------------------------------------------------------
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CALL = re.compile(r"^(factor|C)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$")
+
+
+def _split_plus(text: str) -> list[str]:
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "+" and depth == 0:
+            parts.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur).strip())
+    return [p for p in parts if p]
+
+
+def _factor_prefix(var: str, reference: dict[str, Any]) -> str:
+    if var not in reference:
+        return "i."
+    ref = reference[var]
+    try:
+        as_float = float(ref)
+    except (TypeError, ValueError):
+        raise StataRenderError(f"reference level {ref!r} of {var!r}: Stata factor levels are "
+                               "non-negative integers") from None
+    if not as_float.is_integer() or as_float < 0:
+        raise StataRenderError(f"reference level {ref!r} of {var!r}: Stata factor levels are "
+                               "non-negative integers")
+    return f"ib{int(as_float)}."
+
+
+def render_fixed(fixed: str, columns: dict[str, str], reference: dict[str, Any]
+                 ) -> tuple[list[str], bool, dict[str, str]]:
+    """Stata fixed-part terms, whether the constant is suppressed, and R naming styles.
+
+    ``x`` -> ``x`` (``i.x`` if the spec declares x a factor), ``factor(x)``/``C(x)`` -> ``i.x``
+    (``ib3.x`` for an explicit reference level 3), ``a:b`` -> ``c.a#c.b``, ``a*b`` -> ``c.a##c.b``.
+    """
+    terms: list[str] = []
+    styles: dict[str, str] = {}
+    noconstant = False
+
+    def piece(tok: str, in_interaction: bool) -> str:
+        tok = tok.strip()
+        m = _CALL.match(tok)
+        if m:
+            styles[m.group(2)] = m.group(1)
+            return _factor_prefix(m.group(2), reference) + m.group(2)
+        if _NAME.match(tok):
+            if columns.get(tok) == "factor":
+                styles[tok] = "bare"
+                return _factor_prefix(tok, reference) + tok
+            return f"c.{tok}" if in_interaction else tok
+        raise StataRenderError(
+            f"fixed-part term {tok!r} has no Stata rendering in the harness; derive it as a "
+            "column (spec 'derive') and use the column")
+
+    for term in _split_plus(fixed):
+        if term == "1":
+            continue
+        if term in ("0", "-1"):
+            noconstant = True
+            continue
+        if "*" in term:
+            a, _, b = term.partition("*")
+            if "*" in b or ":" in term:
+                raise StataRenderError(f"fixed-part term {term!r}: write higher-order "
+                                       "interactions out with ':'")
+            terms.append(f"{piece(a, True)}##{piece(b, True)}")
+        elif ":" in term:
+            terms.append("#".join(piece(p, True) for p in term.split(":")))
+        else:
+            terms.append(piece(term, False))
+    return terms, noconstant, styles
+
+
+# ---- random part: structure -------------------------------------------------------------------
+
+def _group_terms(formula: ModelFormula) -> dict[str, list[RandomTerm]]:
+    out: dict[str, list[RandomTerm]] = {}
+    for t in formula.random:
+        out.setdefault(t.group, []).append(t)
+    return out
+
+
+def _keys(frame: pd.DataFrame, group: str) -> pd.Series:
+    cols = group.split(":")
+    if len(cols) == 1:
+        return frame[cols[0]]
+    return frame[cols].astype(str).agg(":".join, axis=1)
+
+
+def _nested(frame: pd.DataFrame, inner: str, outer: str) -> bool:
+    pairs = pd.DataFrame({"i": _keys(frame, inner), "o": _keys(frame, outer)}).dropna()
+    return bool((pairs.groupby("i")["o"].nunique() <= 1).all())
+
+
+def structure_from_data(groups: list[str], intercept_only: dict[str, bool],
+                        frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(crossed factors for ``_all: R.``, nested chain from the highest level down) from data.
+
+    The fewest ``_all: R.`` terms that leave a nested chain win; among equals, the factors with
+    the fewest groups go to ``_all: R.`` (the course's choice, models.md D11).
+    """
+    counts = {g: int(_keys(frame, g).nunique()) for g in groups}
+    order = {g: i for i, g in enumerate(groups)}
+    candidates = [g for g in groups if intercept_only[g] and ":" not in g]
+    for size in range(len(groups)):
+        options = sorted(itertools.combinations(candidates, size),
+                         key=lambda s: (sum(counts[g] for g in s), [order[g] for g in s]))
+        for crossed in options:
+            rest = sorted((g for g in groups if g not in crossed),
+                          key=lambda g: (counts[g], order[g]))
+            if all(_nested(frame, inner, outer) for outer, inner in zip(rest, rest[1:])):
+                crossed_sorted = sorted(crossed, key=lambda g: (counts[g], order[g]))
+                return list(crossed_sorted), rest
+    raise StataRenderError(
+        f"grouping factors {groups} are crossed and have random slopes; Stata's _all: R. "
+        "syntax takes random intercepts only")
+
+
+def _formula_order(groups: list[str]) -> list[str]:
+    """Formula order, except that ``a:b`` comes after ``a`` (it is nested in it by definition)."""
+    return sorted(groups, key=lambda g: (len(g.split(":")), groups.index(g)))
+
+
+def plan_structure(formula: ModelFormula, options: dict[str, Any],
+                   frame: pd.DataFrame | None) -> tuple[list[str], list[str], str]:
+    """(crossed, chain, note): which factors become ``_all: R.`` terms and the nesting order."""
+    by_group = _group_terms(formula)
+    groups = list(by_group)
+    intercept_only = {g: all(t.names == ["(Intercept)"] for t in ts) for g, ts in by_group.items()}
+    if len(groups) <= 1:
+        return [], groups, ""
+    crossed_opt = options.get("crossed")
+    levels_opt = options.get("levels")
+    if crossed_opt or levels_opt:
+        if crossed_opt is True:
+            crossed = [groups[0]]
+        else:
+            crossed = list(crossed_opt or [])
+        rest = [g for g in groups if g not in crossed]
+        chain = list(levels_opt) if levels_opt else _formula_order(rest)
+        unknown = set(crossed + chain) - set(groups)
+        if unknown or sorted(crossed + chain) != sorted(groups):
+            raise StataRenderError(
+                f"backends.stata.options levels/crossed {crossed + chain} must name each "
+                f"grouping factor of the formula exactly once ({groups})")
+        bad = [g for g in crossed if not intercept_only[g] or ":" in g]
+        if bad:
+            raise StataRenderError(f"crossed factor(s) {bad} have random slopes or are "
+                                   "interactions; _all: R. takes a plain random intercept")
+        return crossed, chain, "structure stated in the spec (backends.stata.options)"
+    if frame is not None and all(f in frame.columns for g in groups for f in g.split(":")):
+        crossed, chain = structure_from_data(groups, intercept_only, frame)
+        what = (f"crossed: {', '.join(crossed)} as _all: R. term(s); " if crossed else "") + \
+            (f"nested: {' > '.join(chain)}" if len(chain) > 1 else "")
+        return crossed, chain, f"structure from the data's group counts ({what.strip('; ')})"
+    chain = _formula_order(groups)
+    return [], chain, (
+        f"NOTE: no data at render time, so the levels are ASSUMED NESTED in formula order "
+        f"({' > '.join(chain)}). A fit decides from the data (crossed factors become "
+        f"_all: R. terms); state backends.stata.options.levels or .crossed to fix it here")
+
+
+def _equations_for(group: str, terms: list[RandomTerm], level: str, path: tuple[str, ...]
+                   ) -> list[Equation]:
+    label_vars = tuple(group.split(":"))
+    multi = [t for t in terms if len(t.names) > 1]
+    singles = [t for t in terms if len(t.names) == 1]
+    eqs = []
+    for t in terms:
+        if t in multi:
+            slopes = list(t.slopes)
+            stata = slopes + (["_cons"] if t.intercept else [])
+            canon = slopes + (["(Intercept)"] if t.intercept else [])
+            eqs.append((terms.index(t), Equation(level, group, tuple(canon), tuple(stata),
+                                                 "unstructured", path, label_vars)))
+    if singles:
+        slopes = [s for t in singles for s in t.slopes]
+        has_int = any(t.intercept for t in singles)
+        stata = slopes + (["_cons"] if has_int else [])
+        canon = slopes + (["(Intercept)"] if has_int else [])
+        cov = "independent" if len(stata) > 1 else None
+        eqs.append((terms.index(singles[0]), Equation(level, group, tuple(canon), tuple(stata),
+                                                      cov, path, label_vars)))
+    return [e for _, e in sorted(eqs, key=lambda x: x[0])]
+
+
+def plan_random(formula: ModelFormula, options: dict[str, Any], frame: pd.DataFrame | None
+                ) -> tuple[list[Equation], list[tuple[str, list[str]]], str]:
+    by_group = _group_terms(formula)
+    crossed, chain, note = plan_structure(formula, options, frame)
+    eqs: list[Equation] = []
+    generated: list[tuple[str, list[str]]] = []
+    for g in crossed:
+        eqs.append(Equation("_all", g, ("(Intercept)",), ("_cons",), "identity", (g,), (g,),
+                            factor=g))
+    path: tuple[str, ...] = ()
+    above: list[str] = []
+    for g in chain:
+        factors = g.split(":")
+        if len(factors) > 1 and above[-(len(factors) - 1):] != [
+                ":".join(factors[:i]) for i in range(1, len(factors))]:
+            # "a:b" without "a" as the level above: give the combination its own id variable
+            idvar = f"mlmh_id{len(generated) + 1}"
+            generated.append((idvar, factors))
+            level = idvar
+        else:
+            level = factors[-1]
+        path = path + (level,)
+        above.append(g)
+        eqs.extend(_equations_for(g, by_group[g], level, path))
+    return eqs, generated, note
+
+
+# ---- the command ------------------------------------------------------------------------------
+
+_ME = {("binomial", "logit"): "melogit", ("binomial", "probit"): "meprobit",
+       ("poisson", "log"): "mepoisson", ("ordinal", "logit"): "meologit",
+       ("ordinal", "probit"): "meoprobit"}
+_SINGLE = {("binomial", "logit"): "logit", ("binomial", "probit"): "probit",
+           ("poisson", "log"): "poisson", ("ordinal", "logit"): "ologit",
+           ("ordinal", "probit"): "oprobit"}
+_GLM_FAMILY = {"gaussian": "gaussian", "binomial": "binomial", "poisson": "poisson"}
+_MEGLM_FAMILY = {"gaussian": "gaussian", "binomial": "bernoulli", "poisson": "poisson",
+                 "ordinal": "ordinal"}
+
+
+def unsupported_reason(model: Model) -> str | None:
+    """None when Stata (official commands) can fit ``model``; otherwise why not."""
+    if model.family == "multinomial":
+        return ("Stata has no official random-effects multinomial logit (the course uses the "
+                "user-written gllamm, models.md D17)" if model.parsed.has_random else None)
+    try:
+        render_fixed(model.parsed.fixed, {}, model.reference_level)
+    except StataRenderError as e:
+        return str(e)
+    return None
+
+
+def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
+    """The Stata layout of ``spec`` (as ``spec.model_for('stata')``), using data when given."""
+    model = spec.model_for("stata")
+    settings = spec.backends.get("stata")
+    options: dict[str, Any] = dict(settings.options) if settings else {}
+    f = model.parsed
+    if model.family == "multinomial":
+        if f.has_random:
+            raise StataRenderError(unsupported_reason(model) or "multinomial")
+    fixed_terms, noconstant, styles = render_fixed(f.fixed, dict(spec.columns),
+                                                   dict(model.reference_level))
+    link = model.resolved_link
+    opts: list[str] = []
+    equations: list[Equation] = []
+    generated: list[tuple[str, list[str]]] = []
+    note = ""
+    want = options.get("command")
+    if f.has_random:
+        equations, generated, note = plan_random(f, options, frame)
+        if model.family == "gaussian" and want != "meglm":
+            command = "mixed"
+            opts.append("reml" if model.method == "REML" else "mle")
+        else:
+            if want == "meglm":
+                command = "meglm"
+                opts += [f"family({_MEGLM_FAMILY[model.family]})", f"link({link})"]
+            else:
+                command = _ME[(model.family, link)]
+            if model.family != "gaussian":
+                integ = model.integration
+                assert integ is not None  # the spec validator requires it for GLMMs
+                if integ.method == "laplace":
+                    opts.append("intmethod(laplace)")
+                else:
+                    opts += ["intmethod(mvaghermite)", f"intpoints({integ.points})"]
+    else:
+        if model.family == "gaussian":
+            if want == "glm":
+                command = "glm"
+                opts += ["family(gaussian)", "link(identity)"]
+            elif model.method == "OLS":
+                command = "regress"
+            else:
+                command = "mixed"  # no random part: ML with divisor N, as the course does
+                opts.append("mle")
+        elif model.family == "multinomial":
+            command = "mlogit"
+            opts.append("baseoutcome(1)")
+        elif want == "glm" and model.family in _GLM_FAMILY:
+            command = "glm"
+            opts += [f"family({_GLM_FAMILY[model.family]})", f"link({link})"]
+        else:
+            command = _SINGLE[(model.family, link)]
+        if model.cluster_se:
+            opts.append(f"vce(cluster {model.cluster_se})")
+    if model.max_iterations:
+        opts.append(f"iterate({model.max_iterations})")
+    names: dict[str, list[str]] = {}
+    correlated: list[list[str]] = []
+    for t in f.random:
+        names.setdefault(t.group, []).extend(t.names)
+        if len(t.names) > 1:
+            correlated += [[t.group, a, b] for a, b in itertools.combinations(t.names, 2)]
+    ri_only = f.has_random and all(t.names == ["(Intercept)"] for t in f.random)
+    icc = bool(ri_only and not any(e.factor for e in equations)
+               and model.family in ("gaussian", "binomial", "ordinal") and command != "meglm")
+    return Layout(spec_id=spec.id, command=command, depvar=f.response, fixed_terms=fixed_terms,
+                  noconstant=noconstant, options=opts, equations=equations,
+                  fixed_styles=styles, group_names=names, correlated=correlated,
+                  family=model.family, link=link, method=model.method,
+                  method_label=model.method_label(), model=model_fingerprint(model),
+                  generated_ids=generated, structure_note=note, icc=icc)
+
+
+# ---- do-file text ------------------------------------------------------------------------------
+
+def _quote(text: str) -> str:
+    """A Stata compound-quoted string literal; refuses text Stata would macro-expand."""
+    if "`" in text or "$" in text or "\"'" in text or "\n" in text:
+        raise StataRenderError(f"cannot write {text[:60]!r} into a do-file safely "
+                               "(backquote, dollar sign or newline)")
+    return f"`\"{text}\"'"
+
+
+def data_lines(spec: Spec, data_ref: str, layout: Layout) -> list[str]:
+    """Loading the data, replication, derived variables and the subset, as Stata commands."""
+    lines = []
+    if data_ref.lower().endswith(".csv"):
+        lines.append(f'import delimited using "{data_ref}", clear case(preserve)')
+    elif data_ref.lower().endswith((".sav", ".zsav")):
+        lines.append(f'import spss using "{data_ref}", clear  // Stata 16+')
+    else:
+        lines.append(f'use "{data_ref}", clear')
+    if spec.replicate:
+        rep = spec.replicate
+        lines += ["* stacked copies of the data (spec 'replicate')",
+                  "generate long mlmh_row = _n",
+                  f"expand {rep.times}",
+                  "bysort mlmh_row: generate double rep1 = _n",
+                  "sort rep1 mlmh_row",
+                  "drop mlmh_row"]
+        if rep.new_id:
+            lines.append(f"generate double {rep.new_id} = {rep.cluster} * 100000 + rep1")
+    derived = stata_code(spec.derive)
+    if derived:
+        lines.append("* derived variables (spec 'derive')")
+        lines += derived
+    if spec.subset:
+        lines.append(f"* subset (spec 'subset': {spec.subset}); missing counts as false")
+        keep = stata_code([Derived(name="mlmh_keep", expr=spec.subset)])
+        lines += keep + ["keep if mlmh_keep != 0 & !missing(mlmh_keep)", "drop mlmh_keep"]
+    for idvar, factors in layout.generated_ids:
+        lines.append(f"egen long {idvar} = group({' '.join(factors)})  "
+                     f"// one id per {':'.join(factors)} combination")
+    return lines
+
+
+def estimation_lines(layout: Layout) -> list[str]:
+    lines = []
+    if layout.structure_note:
+        lines.append(f"* random-part structure: {layout.structure_note}")
+    lines.append(layout.command_line())
+    return lines
+
+
+def postestimation_lines(layout: Layout) -> list[str]:
+    lines = []
+    if layout.equations:
+        lines.append(f"* empirical Bayes predictions with SEs: one variable per random effect, "
+                     "higher levels first, slopes before the intercept")
+        lines.append(f"predict {RE_STUB}*, reffects reses({SE_STUB}*)")
+    if layout.icc:
+        lines.append("estat icc")
+    return lines
+
+
+def _w(*parts: str) -> str:
+    return f"file write {HANDLE} " + " ".join(parts) + " _n"
+
+
+def export_lines(layout: Layout, spec_id: str, data_sha256: str | None) -> list[str]:
+    """Write this model's results to the open results file: named fields, full precision."""
+    L: list[str] = []
+    w = L.append
+    w(_w('"model"', "_tab", _quote(spec_id)))
+    w(_w('"layout"', "_tab", _quote(json.dumps(layout.to_dict(), separators=(",", ":")))))
+    w(_w('"meta"', "_tab", '"data_sha256"', "_tab", _quote(data_sha256 or "")))
+    w(_w('"meta"', "_tab", '"stata_version"', "_tab", '"`c(stata_version)\'"'))
+    w('local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))')
+    w(_w('"meta"', "_tab", '"flavour"', "_tab", '"`mlmh_flavour\'"'))
+    w(_w('"meta"', "_tab", '"date"', "_tab", '"`c(current_date)\' `c(current_time)\'"'))
+    w(_w('"meta"', "_tab", '"datasignature"', "_tab", '"`mlmh_sig\'"'))
+    w(_w('"rc"', "_tab", '"`mlmh_rc\'"'))
+    w("if `mlmh_rc' == 0 {")
+    for m in ("cmd", "cmdline", "depvar", "ivars", "vce", "method", "intmethod"):
+        w("    " + _w('"macro"', "_tab", f'"{m}"', "_tab", f"`\"`e({m})'\"'"))
+    for s in ("N", "ll", "converged", "rmse", "rank", "k", "N_clust", "ic", "n_quad", "df_r"):
+        w("    " + _w('"scalar"', "_tab", f'"{s}"', "_tab", f"%21.0g (e({s}))"))
+    w("    matrix mlmh_b = e(b)")
+    w("    matrix mlmh_V = e(V)")
+    w("    local mlmh_names : colfullnames mlmh_b")
+    w("    local mlmh_k = colsof(mlmh_b)")
+    w("    forvalues i = 1/`mlmh_k' {")
+    w("        local mlmh_ni : word `i' of `mlmh_names'")
+    w("        " + _w('"b"', "_tab", '"`mlmh_ni\'"', "_tab", "%21.0g (mlmh_b[1,`i'])"))
+    w("        forvalues j = 1/`i' {")
+    w("            local mlmh_nj : word `j' of `mlmh_names'")
+    w("            " + _w('"V"', "_tab", '"`mlmh_ni\'"', "_tab", '"`mlmh_nj\'"', "_tab",
+                        "%21.0g (mlmh_V[`i',`j'])"))
+    w("        }")
+    w("    }")
+    if layout.equations:
+        w("    capture noisily " + postestimation_lines(layout)[1])
+        w("    local mlmh_prc = _rc")
+        w("    " + _w('"macro"', "_tab", '"predict_rc"', "_tab", '"`mlmh_prc\'"'))
+        w("    if `mlmh_prc' == 0 {")
+        counted: set[str] = set()
+        var_index = 0
+        for eq in layout.equations:
+            w("        preserve")
+            w("        quietly keep if e(sample)")
+            w(f"        quietly bysort {' '.join(eq.path)}: keep if _n == 1")
+            w("        local mlmh_n = _N")
+            if eq.group not in counted:
+                counted.add(eq.group)
+                w("        " + _w('"ngroups"', "_tab", _quote(eq.group), "_tab",
+                                  "%12.0f (`mlmh_n')"))
+            w("        forvalues i = 1/`mlmh_n' {")
+            label = ' ":" '.join(f"%21.0g ({v}[`i'])" for v in eq.label_vars)
+            for canon in eq.effects:
+                var_index += 1
+                w("            " + _w('"re"', "_tab", _quote(eq.group), "_tab", _quote(canon),
+                                      "_tab", label, "_tab",
+                                      f"%21.0g ({RE_STUB}{var_index}[`i'])", "_tab",
+                                      f"%21.0g ({SE_STUB}{var_index}[`i'])"))
+            w("        }")
+            w("        restore")
+        w(f"        drop {RE_STUB}* {SE_STUB}*")
+        w("    }")
+    if layout.icc:
+        w("    capture noisily estat icc")
+        w("    if _rc == 0 {")
+        for k in range(2, len({e.level for e in layout.equations}) + 2):
+            w("        " + _w('"scalar"', "_tab", f'"icc{k}"', "_tab", f"%21.0g (r(icc{k}))"))
+        w("    }")
+    w("}")
+    w(_w('"end"', "_tab", _quote(spec_id)))
+    return L
+
+
+def _header(title: str) -> list[str]:
+    return [f"* {title}",
+            "* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`",
+            "* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).",
+            f"version {STATA_MIN_VERSION}",
+            "set more off"]
+
+
+def _open(results_path: str) -> list[str]:
+    return [f"* mlmh-results: {results_path}",
+            f"capture file close {HANDLE}",
+            f'file open {HANDLE} using "{results_path}", write text replace',
+            _w(f'"{RESULTS_FORMAT}"', "_tab", f'"{RESULTS_VERSION}"')]
+
+
+def _model_block(spec: Spec, layout: Layout, data_ref: str, data_sha256: str | None
+                 ) -> list[str]:
+    L = [f"* ==== {spec.id}: {spec.title} ====", *data_lines(spec, data_ref, layout),
+         "quietly datasignature", 'local mlmh_sig "`r(datasignature)\'"']
+    if layout.structure_note:
+        L.append(f"* random-part structure: {layout.structure_note}")
+    L += [f"capture noisily {layout.command_line()}", "local mlmh_rc = _rc"]
+    L += export_lines(layout, spec.id, data_sha256)
+    return L
+
+
+def model_do(spec: Spec, layout: Layout, data_ref: str, results_path: str,
+             data_sha256: str | None = None) -> str:
+    """One model's do-file: fit it and write its results to ``results_path``."""
+    lines = _header(f"mlm-harness: {spec.id}") + _open(results_path)
+    lines += _model_block(spec, layout, data_ref, data_sha256)
+    lines += [f"file close {HANDLE}", ""]
+    return "\n".join(lines)
+
+
+def show_do(spec: Spec, layout: Layout, data_ref: str) -> str:
+    """The readable form for ``mlm-harness show``: the analysis without the export plumbing."""
+    lines = [f"* {spec.id}: {spec.title}", f"version {STATA_MIN_VERSION}",
+             *data_lines(spec, data_ref, layout), *estimation_lines(layout),
+             *postestimation_lines(layout)]
+    return "\n".join(lines)
+
+
+def suite_do(items: Sequence[tuple[Spec, Layout, str, str | None]], results_path: str,
+             data_dir_hint: str = "") -> str:
+    """One do-file for many models, all written into ONE results file.
+
+    ``items`` are (spec, layout, data reference, data SHA-256). Data references may use the
+    global ``$MLMH_DATA`` (set at the top), so the file runs unchanged on another machine after
+    editing one line.
+    """
+    lines = _header(f"mlm-harness suite export: {len(items)} model(s)")
+    lines += ["* Where the datasets are: edit this line on the machine that runs Stata.",
+              f'global MLMH_DATA "{data_dir_hint}"'] + _open(results_path)
+    for spec, layout, ref, sha in items:
+        lines += [""] + _model_block(spec, layout, ref, sha)
+    lines += ["", f"file close {HANDLE}",
+              f'display as text "mlm-harness: results written to {results_path}"', ""]
+    return "\n".join(lines)
+
+
+def data_reference(spec: Spec, data_path: Path | None) -> str:
+    """The file a do-file loads: the real path when known, else the registry's file name."""
+    if data_path is not None:
+        return str(data_path)
+    try:
+        from harness.datasets import load_registry
+        entry = load_registry().get(spec.dataset)
+        if entry is not None:
+            return entry.file
+    except Exception:  # the registry is optional for rendering
+        pass
+    return spec.dataset

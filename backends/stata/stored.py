@@ -1,0 +1,181 @@
+"""Stored Stata results: export a suite do-file, import its results file, keep them as JSON.
+
+For machines without Stata (this one, CI): run :func:`export_do` where the specs are, take the
+do-file to any Stata 15+, run it there, bring back the ONE results file it writes and
+:func:`import_results` it. Each model becomes ``backends/stata/stored/<id with / as __>.json``,
+a canonical :class:`FitResult` with ``provenance.mode = "stored"`` and its source (results file,
+Stata version and flavour, date, data checksum). The course's own printed Stata numbers are kept
+the same way with ``mode = "transcribed"`` (see docs/stata.md).
+
+A stored result stands in for a live fit only when it was made for the same model: every file
+carries the model fingerprint (normalised formula, family, link, method, integration) and the
+backend refuses a stale one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from backends.stata.mapping import record_to_result
+from backends.stata.render import (StataRenderError, data_reference, model_fingerprint, plan,
+                                   suite_do)
+from backends.stata.results_file import read_results
+from harness.results import FitResult
+from harness.spec import Spec
+
+STORED_DIR = Path(__file__).resolve().parent / "stored"
+
+
+def stored_path(spec_id: str, folder: Path | None = None) -> Path:
+    return (folder or STORED_DIR) / (spec_id.replace("/", "__") + ".json")
+
+
+def save_stored(result: FitResult, model: dict[str, Any] | None, folder: Path | None = None,
+                extra: dict[str, Any] | None = None) -> Path:
+    """Write a stored result: the canonical JSON plus the ``model`` fingerprint (and extras)."""
+    path = stored_path(result.spec_id, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    d = result.to_dict()
+    d["model"] = model
+    d.update(extra or {})
+    path.write_text(json.dumps(d, indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def load_stored(spec_id: str, folder: Path | None = None) -> tuple[FitResult, dict[str, Any]] | None:
+    """(result, raw JSON) stored for ``spec_id``, or None when there is none."""
+    path = stored_path(spec_id, folder)
+    if not path.is_file():
+        return None
+    raw = json.loads(path.read_text())
+    return FitResult.from_dict(raw), raw
+
+
+def stored_ids(folder: Path | None = None) -> list[str]:
+    folder = folder or STORED_DIR
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.glob("*.json")):
+        try:
+            out.append(json.loads(p.read_text())["spec_id"])
+        except (ValueError, KeyError):
+            continue
+    return out
+
+
+def fingerprint_mismatch(spec: Spec, raw: dict[str, Any]) -> str | None:
+    """Why a stored result does not stand for ``spec``'s Stata model (None when it does)."""
+    stored = raw.get("model")
+    if not stored:
+        return "the stored result does not say which model it was made for"
+    want = model_fingerprint(spec.model_for("stata"))
+    diffs = [f"{k}: stored {stored.get(k)!r}, spec {v!r}" for k, v in want.items()
+             if stored.get(k) != v]
+    return "; ".join(diffs) or None
+
+
+# ---- export ------------------------------------------------------------------------------------
+
+def _prepared_frame(spec: Spec, data_dir: Path | None) -> tuple[pd.DataFrame | None, Path | None,
+                                                                 str | None]:
+    """The spec's prepared data (for the random-part structure), its file and SHA-256."""
+    try:
+        from harness.runner import prepare_data
+        prepared = prepare_data(spec, data_dir)
+        return prepared.frame, prepared.path, prepared.sha256
+    except Exception:
+        pass
+    try:
+        from harness.datasets import locate, sha256_file
+        path = locate(spec.dataset, data_dir)
+        return None, path, sha256_file(path)
+    except Exception:
+        entry = None
+        try:
+            from harness.datasets import load_registry
+            entry = load_registry().get(spec.dataset)
+        except Exception:
+            pass
+        return None, None, entry.sha256 if entry is not None else None
+
+
+def export_do(specs: Iterable[Spec], results_file: str = "mlmh_stata_results.txt",
+              data_dir: str | Path | None = None, stata_data_dir: str | None = None,
+              use_data: bool = True) -> str:
+    """One do-file that fits every spec in Stata 15+ and writes all results into ONE file.
+
+    * ``results_file``: where Stata writes the results (relative paths are relative to Stata's
+      working folder);
+    * ``data_dir``: where the harness finds the datasets now (to hash them and, with
+      ``use_data``, to read the random-part structure from group counts);
+    * ``stata_data_dir``: the folder holding the datasets on the Stata machine (becomes
+      ``global MLMH_DATA``; default: the folder found here).
+
+    Each model's block records the Stata version and flavour, date, command line, the data
+    SHA-256 computed here (and Stata's ``datasignature`` of the prepared data). A spec Stata
+    cannot fit (multinomial GLMM, skip) is left out with a comment. Raises nothing for such
+    specs; raises :class:`StataRenderError` only if no spec can be exported.
+    """
+    items = []
+    skipped: list[str] = []
+    folder_here = None
+    for spec in specs:
+        skip = spec.skip_reason("stata")
+        if skip:
+            skipped.append(f"{spec.id}: {skip}")
+            continue
+        frame, path, sha = _prepared_frame(spec, Path(data_dir) if data_dir else None) \
+            if use_data else (None, None, None)
+        try:
+            layout = plan(spec, frame)
+        except StataRenderError as e:
+            skipped.append(f"{spec.id}: {e}")
+            continue
+        if path is not None and folder_here is None:
+            folder_here = str(path.parent)
+        file_name = Path(data_reference(spec, path)).name
+        items.append((spec, layout, f"$MLMH_DATA/{file_name}", sha))
+    if not items:
+        raise StataRenderError("no spec can be exported to Stata: " + "; ".join(skipped))
+    text = suite_do(items, results_file, stata_data_dir or folder_here or "")
+    if skipped:
+        text = "\n".join(["* Not exported (Stata cannot fit these, or the spec says skip):",
+                          *[f"*   {s}" for s in skipped], text])
+    return text
+
+
+# ---- import ------------------------------------------------------------------------------------
+
+def import_results(results_file: str | Path, out_dir: str | Path | None = None,
+                   save: bool = True) -> dict[str, FitResult]:
+    """Turn a results file written by an :func:`export_do` do-file into stored results.
+
+    Returns {spec id: FitResult} (``provenance.mode == "stored"``; failed models come back with
+    status ``error`` and are not saved). With ``save`` each ok result is written to
+    ``<out_dir>/<spec id with / replaced by __>.json`` (default ``backends/stata/stored``),
+    replacing an earlier one.
+    """
+    path = Path(results_file)
+    records = read_results(path)
+    out: dict[str, FitResult] = {}
+    for spec_id, record in records.items():
+        meta = record.meta
+        source = (f"Stata results file {path.name}: Stata {meta.get('stata_version', '?')} "
+                  f"{meta.get('flavour', '')}, run {meta.get('date', '?')}").strip()
+        result = record_to_result(record, mode="stored", source=source)
+        out[spec_id] = result
+        if save and result.status == "ok":
+            save_stored(result, record.layout.get("model"),
+                        Path(out_dir) if out_dir else None,
+                        extra={"stata_layout": record.layout})
+    return out
+
+
+def specs_by_id(specs: Sequence[Spec]) -> dict[str, Spec]:
+    return {s.id: s for s in specs}

@@ -1,0 +1,76 @@
+* mlm-harness: lab1.stata1.1.rs_ml
+* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`
+* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
+version 15
+set more off
+* mlmh-results: @RESULTS@
+capture file close mlmh_fh
+file open mlmh_fh using "@RESULTS@", write text replace
+file write mlmh_fh "mlmh-stata-results" _tab "1" _n
+* ==== lab1.stata1.1.rs_ml: lab1.stata1.1.rs_ml ====
+use "/data/gcse.dta", clear
+* derived variables (spec 'derive')
+generate double sch_2 = cond(!missing(schgend), (schgend == 2), .)
+generate double sch_3 = cond(!missing(schgend), (schgend == 3), .)
+quietly datasignature
+local mlmh_sig "`r(datasignature)'"
+capture noisily mixed gcse lrt girl sch_2 sch_3 || school: lrt, cov(unstructured) mle
+local mlmh_rc = _rc
+file write mlmh_fh "model" _tab `"lab1.stata1.1.rs_ml"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.1.rs_ml","command":"mixed","depvar":"gcse","fixed_terms":["lrt","girl","sch_2","sch_3"],"noconstant":false,"options":["mle"],"equations":[{"level":"school","group":"school","effects":["lrt","(Intercept)"],"stata_effects":["lrt","_cons"],"covariance":"unstructured","path":["school"],"label_vars":["school"],"factor":null}],"fixed_styles":{},"group_names":{"school":["(Intercept)","lrt"]},"correlated":[["school","(Intercept)","lrt"]],"family":"gaussian","link":"identity","method":"ML","method_label":"ML","model":{"formula":"gcse ~ girl + lrt + sch_2 + sch_3 + (1 + lrt | school)","family":"gaussian","link":"identity","method":"ML","integration":"ML","cluster_se":null},"generated_ids":[],"structure_note":"","icc":false}"' _n
+file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
+file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
+local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))
+file write mlmh_fh "meta" _tab "flavour" _tab "`mlmh_flavour'" _n
+file write mlmh_fh "meta" _tab "date" _tab "`c(current_date)' `c(current_time)'" _n
+file write mlmh_fh "meta" _tab "datasignature" _tab "`mlmh_sig'" _n
+file write mlmh_fh "rc" _tab "`mlmh_rc'" _n
+if `mlmh_rc' == 0 {
+    file write mlmh_fh "macro" _tab "cmd" _tab `"`e(cmd)'"' _n
+    file write mlmh_fh "macro" _tab "cmdline" _tab `"`e(cmdline)'"' _n
+    file write mlmh_fh "macro" _tab "depvar" _tab `"`e(depvar)'"' _n
+    file write mlmh_fh "macro" _tab "ivars" _tab `"`e(ivars)'"' _n
+    file write mlmh_fh "macro" _tab "vce" _tab `"`e(vce)'"' _n
+    file write mlmh_fh "macro" _tab "method" _tab `"`e(method)'"' _n
+    file write mlmh_fh "macro" _tab "intmethod" _tab `"`e(intmethod)'"' _n
+    file write mlmh_fh "scalar" _tab "N" _tab %21.0g (e(N)) _n
+    file write mlmh_fh "scalar" _tab "ll" _tab %21.0g (e(ll)) _n
+    file write mlmh_fh "scalar" _tab "converged" _tab %21.0g (e(converged)) _n
+    file write mlmh_fh "scalar" _tab "rmse" _tab %21.0g (e(rmse)) _n
+    file write mlmh_fh "scalar" _tab "rank" _tab %21.0g (e(rank)) _n
+    file write mlmh_fh "scalar" _tab "k" _tab %21.0g (e(k)) _n
+    file write mlmh_fh "scalar" _tab "N_clust" _tab %21.0g (e(N_clust)) _n
+    file write mlmh_fh "scalar" _tab "ic" _tab %21.0g (e(ic)) _n
+    file write mlmh_fh "scalar" _tab "n_quad" _tab %21.0g (e(n_quad)) _n
+    file write mlmh_fh "scalar" _tab "df_r" _tab %21.0g (e(df_r)) _n
+    matrix mlmh_b = e(b)
+    matrix mlmh_V = e(V)
+    local mlmh_names : colfullnames mlmh_b
+    local mlmh_k = colsof(mlmh_b)
+    forvalues i = 1/`mlmh_k' {
+        local mlmh_ni : word `i' of `mlmh_names'
+        file write mlmh_fh "b" _tab "`mlmh_ni'" _tab %21.0g (mlmh_b[1,`i']) _n
+        forvalues j = 1/`i' {
+            local mlmh_nj : word `j' of `mlmh_names'
+            file write mlmh_fh "V" _tab "`mlmh_ni'" _tab "`mlmh_nj'" _tab %21.0g (mlmh_V[`i',`j']) _n
+        }
+    }
+    capture noisily predict mlmh_re*, reffects reses(mlmh_se*)
+    local mlmh_prc = _rc
+    file write mlmh_fh "macro" _tab "predict_rc" _tab "`mlmh_prc'" _n
+    if `mlmh_prc' == 0 {
+        preserve
+        quietly keep if e(sample)
+        quietly bysort school: keep if _n == 1
+        local mlmh_n = _N
+        file write mlmh_fh "ngroups" _tab `"school"' _tab %12.0f (`mlmh_n') _n
+        forvalues i = 1/`mlmh_n' {
+            file write mlmh_fh "re" _tab `"school"' _tab `"lrt"' _tab %21.0g (school[`i']) _tab %21.0g (mlmh_re1[`i']) _tab %21.0g (mlmh_se1[`i']) _n
+            file write mlmh_fh "re" _tab `"school"' _tab `"(Intercept)"' _tab %21.0g (school[`i']) _tab %21.0g (mlmh_re2[`i']) _tab %21.0g (mlmh_se2[`i']) _n
+        }
+        restore
+        drop mlmh_re* mlmh_se*
+    }
+}
+file write mlmh_fh "end" _tab `"lab1.stata1.1.rs_ml"' _n
+file close mlmh_fh
