@@ -1,25 +1,35 @@
 """Line up every estimate of one spec across backends and reference values, and judge each pair.
 
 Rows are aligned by canonical name (``fixed/lrt``, ``ran_pars/school/sd__(Intercept)``,
-``stat/loglik``), never by position. Each check pairs two sources for one quantity and gets a
-verdict: ``agree`` (within tolerance), ``explained`` (outside tolerance for a documented reason:
-a different estimator, a known difference on the spec, an optimizer that stopped early) or
-``unexplained``. Digits of agreement, -log10 of the relative difference, are kept for every check
-so a reader sees how close two numbers are, not only whether they pass.
+``stat/loglik``, ``ranef/school/(Intercept)``), never by position. Each check pairs two sources
+for one quantity and gets a verdict:
+
+* ``agree``: within the tolerance of harness/tolerances.py (the rule is kept on the check);
+* ``explained``: outside tolerance for a documented reason — a spec-level known difference or an
+  entry of the registry in harness/known_differences.py (REML vs ML, Laplace vs quadrature, an
+  optimizer that stopped early...), whose id is kept on the check;
+* ``unexplained``: outside tolerance and nothing known explains it — a bug until shown otherwise.
+
+Digits of agreement, -log10 of the relative difference, are kept for every check so a reader sees
+how close two numbers are, not only whether they pass. BLUPs are compared per (group, term): one
+check carries the worst level, and :attr:`SpecComparison.blups` keeps the rank correlation and
+the top/bottom clusters of each pair of backends.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
+from harness.known_differences import Context, Side, explain
+from harness.postestimation import BlupAgreement, blup_agreement
 from harness.postestimation import statistics as post_statistics
 from harness.references import ReferenceValue, reference_values
 from harness.results import FitResult
 from harness.spec import Spec
-from harness.tolerances import Tolerance, tolerance_for
+from harness.tolerances import Tolerance, digits_of_agreement, model_class, tolerance_for
 
 Verdict = str  # agree | explained | unexplained
+VERDICTS = ("agree", "explained", "unexplained")
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,8 @@ class Check:
     tolerance_rule: str
     verdict: Verdict
     explanation: str = ""
+    known_id: str = ""  # the known difference (registry or spec) that explains it
+    note: str = ""  # e.g. "worst of 65 levels: school 48"
 
     @property
     def abs_diff(self) -> float:
@@ -47,7 +59,11 @@ class Check:
     @property
     def digits(self) -> float:
         """Digits of agreement: -log10 of the relative difference (capped at 16)."""
-        return 16.0 if self.rel_diff <= 1e-16 else min(16.0, -math.log10(self.rel_diff))
+        return digits_of_agreement(self.value_a, self.value_b)
+
+    def involves(self, source: str) -> bool:
+        return source in (self.source_a, self.source_b) or \
+            self.source_b.startswith(f"{source}@")
 
 
 @dataclass
@@ -56,6 +72,7 @@ class SourceStatus:
     kind: str  # backend | reference
     status: str  # agree | explained | unexplained | error | unavailable | not_estimable | pending | ok
     message: str = ""
+    counts: dict[str, int] = field(default_factory=dict)  # verdict -> number of checks
 
 
 @dataclass
@@ -67,6 +84,8 @@ class SpecComparison:
     sources: list[SourceStatus] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    model_class: str = "LMM"
+    blups: list[BlupAgreement] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -76,6 +95,16 @@ class SpecComparison:
             if s in statuses:
                 return s
         return "pending" if "pending" in statuses else "agree"
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(VERDICTS, 0)
+        for c in self.checks:
+            out[c.verdict] = out.get(c.verdict, 0) + 1
+        return out
+
+    def checks_between(self, a: str, b: str) -> list[Check]:
+        return [c for c in self.checks if {c.source_a, c.source_b} == {a, b}
+                or (c.source_a == a and c.source_b.startswith(f"{b}@"))]
 
 
 def _result_values(result: FitResult, spec: Spec, nesting: list[str]) -> dict[str, dict[str, float]]:
@@ -102,6 +131,7 @@ def compare_spec(spec: Spec, results: dict[str, FitResult], nesting: list[str] |
     """
     comp = SpecComparison(spec=spec, results=results, notes=list(notes or []))
     ok = {name: r for name, r in results.items() if r.status == "ok"}
+    comp.model_class = model_class(spec.model.family, list(ok.values()))
     for name, r in ok.items():
         for key, q in _result_values(r, spec, nesting or []).items():
             comp.values.setdefault(key, {})[name] = q
@@ -111,119 +141,114 @@ def compare_spec(spec: Spec, results: dict[str, FitResult], nesting: list[str] |
     names = list(ok)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            comp.checks.extend(_engine_pair(spec, ok[a], ok[b], comp.values))
+            comp.checks.extend(_engine_pair(comp, ok[a], ok[b]))
+            comp.checks.extend(_blup_checks(comp, ok[a], ok[b]))
     refs = [(ref, reference_values(ref, f"{spec.id}: ")) for ref in spec.references]
     for ref, rvals in refs:
         for rv in rvals:
             comp.values.setdefault(rv.key, {}).setdefault(f"ref:{ref.id}", {})[rv.quantity] = \
                 rv.number.value
+        ref_side = Side(f"ref:{ref.id}", "reference", ref.software, ref.method,
+                        None, frozenset(rv.key for rv in rvals))
         for name in names:
-            comp.checks.extend(_reference_checks(spec, ok[name], ref.id, ref.method, rvals,
-                                                 comp.values, comp.unmatched))
+            comp.checks.extend(_reference_checks(comp, ok[name], ref_side, rvals))
     _source_statuses(comp, results, [ref.id for ref, _ in refs])
     return comp
 
 
-def _engine_pair(spec: Spec, a: FitResult, b: FitResult,
-                 values: dict[str, dict[str, dict[str, float]]]) -> list[Check]:
-    same_method = a.provenance.method == b.provenance.method
+def _judge(comp: SpecComparison, key: str, quantity: str, a: Side, b: Side, va: float,
+           vb: float, tol: Tolerance, note: str = "") -> Check:
+    limit = tol.absolute(va, vb)
+    if abs(va - vb) <= limit:
+        return Check(key, quantity, a.name, b.name, va, vb, limit, tol.rule, "agree", note=note)
+    found = explain(Context(comp.spec, key, quantity, a, b, va, vb))
+    if found:
+        kid, text = found
+        return Check(key, quantity, a.name, b.name, va, vb, limit, tol.rule, "explained",
+                     f"[{kid}] {text}", kid, note)
+    return Check(key, quantity, a.name, b.name, va, vb, limit, tol.rule, "unexplained", note=note)
+
+
+def _same_method(a: FitResult, b: FitResult) -> bool:
+    return a.provenance.method == b.provenance.method
+
+
+def _engine_pair(comp: SpecComparison, a: FitResult, b: FitResult) -> list[Check]:
+    pair = "engines" if _same_method(a, b) else "estimators"
+    sa, sb = Side.of_result(a), Side.of_result(b)
     checks = []
-    for key, by_source in sorted(values.items()):
+    for key, by_source in sorted(comp.values.items()):
         va, vb = by_source.get(a.backend), by_source.get(b.backend)
         if va is None or vb is None:
             continue
         for quantity in ("estimate", "std_error"):
             if quantity not in va or quantity not in vb:
                 continue
-            tol = tolerance_for(spec, key, quantity, "engines" if same_method else "estimators")
-            checks.append(_judge(spec, key, quantity, a, b, va[quantity], vb[quantity], tol))
+            tol = tolerance_for(comp.spec, key, quantity, pair, model=comp.model_class)
+            checks.append(_judge(comp, key, quantity, sa, sb, va[quantity], vb[quantity], tol))
     return checks
 
 
-def _reference_checks(spec: Spec, r: FitResult, ref_id: str, ref_method: str | None,
-                      rvals: list[ReferenceValue], values: dict, unmatched: list[str]) -> list[Check]:
+def _blup_checks(comp: SpecComparison, a: FitResult, b: FitResult) -> list[Check]:
+    """One check per (group, term) on the worst level; details kept in ``comp.blups``."""
+    pair = "engines" if _same_method(a, b) else "estimators"
+    sa, sb = Side.of_result(a), Side.of_result(b)
     checks = []
-    different_method = ref_method is not None and r.provenance.method is not None \
-        and ref_method != r.provenance.method
-    for rv in rvals:
-        mine = values.get(rv.key, {}).get(r.backend, {}).get(rv.quantity)
-        if mine is None:
-            msg = f"{rv.key} ({rv.quantity}) from reference {ref_id} has no counterpart in {r.backend}"
-            if msg not in unmatched:
-                unmatched.append(msg)
-            continue
-        tol = tolerance_for(spec, rv.key, rv.quantity, "printed", rv.number.half_unit)
-        verdict = "agree" if abs(mine - rv.number.value) <= tol.absolute(mine, rv.number.value) \
-            else "unexplained"
-        explanation = ""
-        if verdict == "unexplained":
-            explanation = _known_difference(spec, rv.key, r.backend, f"ref:{ref_id}")
-            if not explanation and different_method:
-                explanation = (f"different estimators: {r.backend} fitted {r.provenance.method}, "
-                               f"the reference is {ref_method}")
-            if explanation:
-                verdict = "explained"
-        checks.append(Check(rv.key, rv.quantity, r.backend, f"ref:{ref_id}", mine,
-                            rv.number.value, tol.absolute(mine, rv.number.value), tol.rule,
-                            verdict, explanation))
+    for ag in blup_agreement(a, b):
+        comp.blups.append(ag)
+        key = f"ranef/{ag.group}/{ag.term}"
+        tol = tolerance_for(comp.spec, key, "estimate", pair, model=comp.model_class)
+        note = f"worst of {ag.n_common} levels: {ag.group} {ag.worst_level}"
+        if ag.spearman is not None:
+            note += f"; rank correlation {ag.spearman:.6f}"
+        comp.values.setdefault(key, {})[a.backend] = {"estimate": ag.value_a}
+        comp.values[key][b.backend] = {"estimate": ag.value_b}
+        checks.append(_judge(comp, key, "estimate", sa, sb, ag.value_a, ag.value_b, tol, note))
     return checks
 
 
-def _judge(spec: Spec, key: str, quantity: str, a: FitResult, b: FitResult, va: float, vb: float,
-           tol: Tolerance) -> Check:
-    limit = tol.absolute(va, vb)
-    if abs(va - vb) <= limit:
-        return Check(key, quantity, a.backend, b.backend, va, vb, limit, tol.rule, "agree")
-    explanation = _known_difference(spec, key, a.backend, b.backend)
-    if not explanation and a.provenance.method != b.provenance.method:
-        explanation = (f"different estimators: {a.backend} fitted {a.provenance.method}, "
-                       f"{b.backend} fitted {b.provenance.method}")
-    if not explanation:
-        explanation = _optimizer_explanation(a, b)
-    verdict = "explained" if explanation else "unexplained"
-    return Check(key, quantity, a.backend, b.backend, va, vb, limit, tol.rule, verdict, explanation)
-
-
-def _optimizer_explanation(a: FitResult, b: FitResult) -> str:
-    """One engine reached a strictly higher likelihood and the other warned: name the better one."""
-    la, lb = a.statistics.loglik, b.statistics.loglik
-    if la is None or lb is None or abs(la - lb) < 1e-7:
-        return ""
-    better, worse = (a, b) if la > lb else (b, a)
-    if worse.diagnostics.converged is False or worse.diagnostics.warnings:
-        gap = abs(la - lb)
-        return (f"{worse.backend}'s optimizer stopped early (it warned about convergence); "
-                f"{better.backend} reaches a log-likelihood higher by {gap:.2g}, the better optimum")
-    return ""
-
-
-def _known_difference(spec: Spec, key: str, *sources: str) -> str:
-    for kd in spec.known_differences:
-        targets = set(kd.applies_to)
-        if not targets or key in targets or targets & set(sources) \
-                or any(key.startswith(t.rstrip("*")) for t in targets if t.endswith("*")):
-            return f"[{kd.id}] {kd.explanation}"
-    return ""
+def _reference_checks(comp: SpecComparison, r: FitResult, ref: Side,
+                      rvals: list[ReferenceValue]) -> list[Check]:
+    checks = []
+    me = Side.of_result(r)
+    for rv in rvals:
+        mine = comp.values.get(rv.key, {}).get(r.backend, {}).get(rv.quantity)
+        if mine is None:
+            msg = (f"{rv.key} ({rv.quantity}) from reference {ref.name[4:]} has no counterpart "
+                   f"in {r.backend}")
+            if msg not in comp.unmatched:
+                comp.unmatched.append(msg)
+            continue
+        tol = tolerance_for(comp.spec, rv.key, rv.quantity, "printed", rv.number.half_unit,
+                            model=comp.model_class)
+        checks.append(_judge(comp, rv.key, rv.quantity, me, ref, mine, rv.number.value, tol,
+                             f"printed as {rv.number.text}"))
+    return checks
 
 
 def _source_statuses(comp: SpecComparison, results: dict[str, FitResult],
                      ref_ids: list[str]) -> None:
-    def summarise(source: str) -> str:
-        verdicts = {c.verdict for c in comp.checks if source in (c.source_a, c.source_b)}
-        for v in ("unexplained", "explained", "agree"):
-            if v in verdicts:
-                return v
-        return "ok"
+    def counts(source: str) -> dict[str, int]:
+        out = dict.fromkeys(VERDICTS, 0)
+        for c in comp.checks:
+            if c.involves(source):
+                out[c.verdict] += 1
+        return out
+
+    def summarise(n: dict[str, int]) -> str:
+        return next((v for v in ("unexplained", "explained", "agree") if n[v]), "ok")
 
     for name, r in results.items():
         if r.status != "ok":
             comp.sources.append(SourceStatus(name, "backend", r.status, r.message))
         else:
-            comp.sources.append(SourceStatus(name, "backend", summarise(name)))
+            n = counts(name)
+            comp.sources.append(SourceStatus(name, "backend", summarise(n), counts=n))
     for ref_id in ref_ids:
         source = f"ref:{ref_id}"
-        status = summarise(source)
+        n = counts(source)
+        status = summarise(n)
         comp.sources.append(SourceStatus(source, "reference",
                                          "pending" if status == "ok" else status,
                                          "no backend result to check against" if status == "ok"
-                                         else ""))
+                                         else "", counts=n))

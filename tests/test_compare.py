@@ -63,6 +63,7 @@ def test_different_method_is_explained_not_agreement():
     comp = compare_spec(spec, {"native": result("native")})
     (check,) = comp.checks
     assert check.verdict == "explained" and "different estimators" in check.explanation
+    assert check.known_id == "D1"
 
 
 def test_optimizer_stopping_early_is_explained_by_the_likelihood():
