@@ -147,13 +147,18 @@ class RWorker:
     def request(self, header: dict[str, Any], buffers: list[bytes] | None = None,
                 timeout: float = 600.0) -> dict[str, Any]:
         """Send one request and wait for its answer; start the worker first if needed."""
-        if not self.alive:
-            self.start()
-        assert self.proc is not None and self.proc.stdin is not None
-        try:
-            write_message(self.proc.stdin, header, buffers)
-        except (BrokenPipeError, OSError):
-            raise self._crashed() from None
+        for attempt in (1, 2):
+            if not self.alive:
+                self.start()
+            assert self.proc is not None and self.proc.stdin is not None
+            try:
+                write_message(self.proc.stdin, header, buffers)
+                break
+            except (BrokenPipeError, OSError):
+                # it died while idle, before reading this request: replace it once and resend
+                crashed = self._crashed()
+                if attempt == 2:
+                    raise crashed from None
         reply, _ = self._read(timeout)
         self.fits += 1
         return reply

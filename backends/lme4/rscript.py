@@ -14,19 +14,21 @@ from backends.lme4.translate import DATA_SYMBOL, RPlan, plan as make_plan
 from harness.derive import r_code
 from harness.spec import Derived, Model, Spec
 
-PLACEHOLDER_PATH = "<path to the {dataset} data file>"
+PLACEHOLDER_PATH = "<path to the {dataset} data file>"  # the dataset is unknown to the registry
 _CLUSTER_VCOV = Path(__file__).with_name("extract.R")
 
 
 def read_line(path: str, frame: str = DATA_SYMBOL) -> str:
     """How the script reads the data: labels are never applied, as the harness reads it."""
-    suffix = Path(path).suffix.lower()
+    suffix = Path(path.rstrip(">")).suffix.lower()  # also for a "<path to x.dta>" placeholder
     quoted = '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if suffix == ".dta":
         return f"{frame} <- foreign::read.dta({quoted}, convert.factors = FALSE)"
     if suffix in (".sav", ".zsav"):
+        # use.missings = FALSE: user-missing codes stay values, as the harness reads .sav files
+        # by default (harness.datasets.SPSS_USER_MISSING_RULES, "as_values")
         return (f"{frame} <- foreign::read.spss({quoted}, to.data.frame = TRUE, "
-                "use.value.labels = FALSE)")
+                "use.value.labels = FALSE, use.missings = FALSE)")
     if suffix == ".csv":
         return f"{frame} <- read.csv({quoted})"
     if suffix == ".parquet":
@@ -83,6 +85,24 @@ def render_script(spec: Spec, model: Model, plan: RPlan, data_path: str | Path |
     return "\n".join(lines) + "\n"
 
 
+def default_data_path(dataset: str) -> str:
+    """Where the script reads ``dataset`` when no fit told us: the local copy if the registry
+    finds one, else a placeholder naming the registry's file (so the reader still matches)."""
+    from harness.datasets import DatasetError, load_registry, locate
+
+    try:
+        registry = load_registry()
+    except (DatasetError, OSError):
+        registry = {}
+    if dataset in registry:
+        try:
+            return str(locate(dataset))
+        except DatasetError:
+            return f"<path to {registry[dataset].file}>"
+    return dataset  # a spec may name a data file by path
+
+
 def render(spec: Spec, data_path: str | Path | None = None) -> str:
     model = spec.model_for("lme4")
-    return render_script(spec, model, make_plan(spec, model), data_path)
+    path = data_path if data_path else default_data_path(spec.dataset)
+    return render_script(spec, model, make_plan(spec, model), path)

@@ -124,13 +124,16 @@ def test_unsupported_reasons():
     assert b.unsupported_reason(multi.model) == "lme4 has no multinomial family"
 
 
-def test_render_script_with_placeholder_derive_subset_and_factors():
+def test_render_script_with_placeholder_derive_subset_and_factors(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLM_HARNESS_DATA", str(tmp_path))  # no local copy of gcse.dta
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
     spec = make_spec("gcse", {"formula": "hi_gcse ~ lrt + C(schgend) + (1 | school)",
                               "family": "binomial", "method": "ML",
                               "integration": {"method": "laplace"}},
                      derive=GCSE_HI, subset="girl == 1", columns={"schgend": "factor"})
     text = Lme4Backend().render(spec)
-    assert '<path to the gcse data file>' in text
+    assert 'd <- foreign::read.dta("<path to gcse.dta>", convert.factors = FALSE)' in text
     assert "suppressPackageStartupMessages(library(lme4))" in text
     assert "d$hi_gcse <- with(d, as.numeric(gcse >= 10))" in text
     assert "d$.keep <- with(d, as.numeric(girl == 1))" in text
@@ -140,7 +143,8 @@ def test_render_script_with_placeholder_derive_subset_and_factors():
     assert rscript.read_line("/x/y.dta") == ('d <- foreign::read.dta("/x/y.dta", '
                                              'convert.factors = FALSE)')
     assert rscript.read_line("/x/y.sav") == ('d <- foreign::read.spss("/x/y.sav", '
-                                             'to.data.frame = TRUE, use.value.labels = FALSE)')
+                                             'to.data.frame = TRUE, use.value.labels = FALSE, '
+                                             'use.missings = FALSE)')
     assert rscript.read_line("/x/y.csv") == 'd <- read.csv("/x/y.csv")'
     multi = make_spec("gcse", {"formula": "vrband ~ lrt", "family": "multinomial",
                                "method": "ML"})
