@@ -71,16 +71,28 @@ class MvaghqDeviance:
         eta = self.prob.eta(ef, U @ T.T)
         ll = self.prob.group_loglik(eta)                                  # (m, Q)
         lj = ll - 0.5 * np.sum(U * U, axis=2) + self.half_z2 + self.logw
-        logdetC = np.sum(np.log(np.abs(np.diagonal(C, axis1=1, axis2=2))), axis=1)
+        # C is a row-permuted triangular factor: |det C| = |det C C'|^(1/2).
+        logdetC = 0.5 * np.linalg.slogdet(np.matmul(C, C.transpose(0, 2, 1)))[1]
         lse = logsumexp(lj, axis=1)
         r = np.exp(lj - lse[:, None])
         return U, r, logdetC + lse
 
     def adapt(self, theta: np.ndarray, beta: np.ndarray):
-        """Iterate the nodes to the posterior mean and covariance; returns (logL_j, mu, V)."""
+        """Iterate the nodes to the posterior mean and covariance; returns (logL_j, mu, V).
+
+        Warm-started from the previous evaluation; if that start degenerates (all weight on one
+        node, a collapsed covariance) the adaptation restarts from the Laplace mode/curvature.
+        """
         theta = np.asarray(theta, dtype=float)
-        if self.mu is None or self.C is None:
-            self._start(theta, beta)
+        if self.mu is not None and self.C is not None:
+            try:
+                return self._adapt(theta, beta)
+            except (np.linalg.LinAlgError, FloatingPointError):
+                pass
+        self._start(theta, beta)
+        return self._adapt(theta, beta)
+
+    def _adapt(self, theta: np.ndarray, beta: np.ndarray):
         T = self.prob.T(theta)
         ef = self.prob.eta_fixed(beta)
         mu, C = self.mu, self.C
@@ -91,6 +103,8 @@ class MvaghqDeviance:
             mu_new = np.einsum("mq,mqa->ma", r, U)
             D = U - mu_new[:, None, :]
             V = np.einsum("mq,mqa,mqb->mab", r, D, D)
+            if not np.all(np.isfinite(V)) or np.min(np.diagonal(V, axis1=1, axis2=2)) < 1e-10:
+                raise FloatingPointError("the adaptive quadrature's covariance collapsed")
             C_new = self._chol(V)
             change = max(float(np.max(np.abs(mu_new - mu))), float(np.max(np.abs(C_new - C))))
             mu, C = mu_new, C_new

@@ -1,0 +1,68 @@
+"""The harness side of native GLMMs: spec -> :func:`.fit.fit_glmm` -> canonical FitResult.
+
+Called by :class:`backends.native.backend.NativeBackend` for non-gaussian families. Spec knobs
+(``backends: {native: {options: ...}}``):
+
+* ``adaptation: mean-variance`` — Stata's MVAGHQ for a scalar random effect too (default for
+  scalar effects is lme4's mode/curvature AGHQ, "AGHQ(n)"; vector effects always use MVAGHQ);
+* ``trials: <column>`` — binomial successes out of that many trials;
+* ``offset: <column>`` — added to the linear predictor (log exposure for Poisson rates);
+* ``laplace: exact`` — the exact Laplace approximation instead of glmer's PIRLS path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backends.base import FitJob
+from harness.results import FitResult, Provenance
+from harness.spec import Model
+
+from .fit import fit_glmm
+from .result import to_fit_result
+
+_OPTIONS = {"adaptation", "trials", "offset", "laplace", "intercept_last"}
+
+
+def glmm_unsupported_reason(model: Model, options: dict[str, Any] | None = None) -> str | None:
+    """None when the native GLMM code can fit ``model``; otherwise why not."""
+    f = model.parsed
+    if model.family not in ("binomial", "poisson", "ordinal"):
+        return f"native {model.family} models are not implemented"
+    if not f.has_random:
+        return f"native single-level {model.family} models are not implemented"
+    if len(f.grouping_factors) != 1:
+        return ("native GLMMs support one grouping factor (any number of random-effect terms "
+                f"on it); this model has {len(f.grouping_factors)}")
+    unknown = set(options or {}) - _OPTIONS
+    if unknown:
+        return f"unknown native GLMM option(s) {sorted(unknown)} (known: {sorted(_OPTIONS)})"
+    return None
+
+
+def python_call(model: Model, factors: list[str], options: dict[str, Any]) -> str:
+    integ = model.integration
+    args = [repr(model.formula), "data", f"family={model.family!r}",
+            f"link={model.resolved_link!r}"]
+    if integ is not None and integ.method == "aghq":
+        args += ["integration='aghq'", f"points={integ.points}"]
+    if factors:
+        args.append(f"factors={factors!r}")
+    args += [f"{k}={v!r}" for k, v in sorted(options.items())]
+    return "fit_glmm(" + ", ".join(args) + ")"
+
+
+def fit_glmm_job(job: FitJob, factors: list[str], options: dict[str, Any],
+                 provenance: Provenance) -> FitResult:
+    model = job.model
+    integ = model.integration
+    res = fit_glmm(model.formula, job.data, family=model.family,  # type: ignore[arg-type]
+                   link=model.resolved_link,
+                   integration=integ.method if integ else "laplace",
+                   points=integ.points if integ else 1,
+                   adaptation=options.get("adaptation"), trials=options.get("trials"),
+                   offset=options.get("offset"), factors=factors,
+                   intercept_last=bool(options.get("intercept_last", True)),
+                   laplace=options.get("laplace", "glmer"))
+    provenance.call = python_call(model, factors, options)
+    return to_fit_result(res, job.spec.id, provenance)
