@@ -31,14 +31,16 @@ from backends.stata.execution import StataInstall, StataRunError, detect, run_ba
 from backends.stata.mapping import record_to_result
 from backends.stata.render import (StataRenderError, data_reference, model_do, plan, show_do,
                                    unsupported_reason)
-from backends.stata.stored import (fingerprint_mismatch, load_stored, stored_ids, stored_path)
+from backends.stata.stored import (fingerprint_mismatch, load_stored, stored_dir, stored_ids,
+                                   stored_path)
 from harness.results import FitResult
 from harness.spec import Model, Spec
 
 FIX = ("install a licensed Stata 15+ and set STATA_HOME (live, with pip install stata_setup) "
        "or put stata-se/stata-mp on PATH (batch); or, on a machine with Stata, run "
        "`mlm-harness stata export` there and `mlm-harness stata import RESULTS` here")
-_ENV = ("STATA_HOME", "STATA_EDITION", "STATA_EXE", "MLMH_STATA_MODE", "PATH")
+_ENV = ("STATA_HOME", "STATA_EDITION", "STATA_EXE", "MLMH_STATA_MODE", "PATH",
+        "MLMH_STATA_STORED")
 
 
 @lru_cache(maxsize=8)
@@ -94,8 +96,8 @@ class StataBackend(Backend):
             return f"* cannot write this model for Stata: {e}"
         text = show_do(spec, layout, data_reference(spec, path))
         if stored_path(spec.id).is_file():
-            text += (f"\n* without Stata here, the Stata column comes from "
-                     f"{stored_path(spec.id).relative_to(Path(__file__).resolve().parents[2])}")
+            text += (f"\n* without Stata here, the Stata column comes from the stored result "
+                     f"{stored_path(spec.id).name} (backends/stata/stored)")
         return text
 
     # ---- fitting -------------------------------------------------------------------------

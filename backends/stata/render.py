@@ -139,7 +139,7 @@ class Layout:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["equations"] = [asdict(e) for e in self.equations]
-        return d
+        return json.loads(json.dumps(d))  # plain JSON types (lists, not tuples)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Layout":

@@ -15,6 +15,7 @@ backend refuses a stale one.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,14 @@ from harness.spec import Spec
 STORED_DIR = Path(__file__).resolve().parent / "stored"
 
 
+def stored_dir() -> Path:
+    """Where stored results live: ``$MLMH_STATA_STORED`` or ``backends/stata/stored``."""
+    env = os.environ.get("MLMH_STATA_STORED")
+    return Path(env) if env else STORED_DIR
+
+
 def stored_path(spec_id: str, folder: Path | None = None) -> Path:
-    return (folder or STORED_DIR) / (spec_id.replace("/", "__") + ".json")
+    return (folder or stored_dir()) / (spec_id.replace("/", "__") + ".json")
 
 
 def save_stored(result: FitResult, model: dict[str, Any] | None, folder: Path | None = None,
@@ -57,7 +64,7 @@ def load_stored(spec_id: str, folder: Path | None = None) -> tuple[FitResult, di
 
 
 def stored_ids(folder: Path | None = None) -> list[str]:
-    folder = folder or STORED_DIR
+    folder = folder or stored_dir()
     if not folder.is_dir():
         return []
     out = []
@@ -158,7 +165,7 @@ def import_results(results_file: str | Path, out_dir: str | Path | None = None,
 
     Returns {spec id: FitResult} (``provenance.mode == "stored"``; failed models come back with
     status ``error`` and are not saved). With ``save`` each ok result is written to
-    ``<out_dir>/<spec id with / replaced by __>.json`` (default ``backends/stata/stored``),
+    ``<out_dir>/<spec id with / replaced by __>.json`` (default :func:`stored_dir`),
     replacing an earlier one.
     """
     path = Path(results_file)
