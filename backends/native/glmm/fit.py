@@ -171,7 +171,12 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
         stage["stage1 (nAGQ=0)"] = dev1
         if laplace == "glmer":
             lp0 = eta1
-            n_pirls = glmer_modes(prob, x0[:nt], x0[nt:nt + p], lp0).iterations
+            try:
+                n_pirls = glmer_modes(prob, x0[:nt], x0[nt:nt + p], lp0).iterations
+            except PirlsError as e:
+                lp0 = None
+                messages.append(f"glmer's PIRLS path fails here ({e}); exact Laplace used")
+        if lp0 is not None:
             messages.append("Laplace/AGHQ deviances follow glmer's PIRLS path (log-determinant "
                             "from the weights one iteration before the modes, restarted from "
                             f"the stage-1 linear predictor, {n_pirls} Fisher-scoring steps); "
@@ -265,7 +270,10 @@ def _minimise_piecewise(lap: LaplaceDeviance, f, x0: np.ndarray, lower: np.ndarr
         return opt
     total = opt.evaluations
     for _ in range(5):
-        here = glmer_modes(lap.prob, opt.x[:nt], opt.x[nt:nt + p], lap.lp0).iterations
+        try:
+            here = glmer_modes(lap.prob, opt.x[:nt], opt.x[nt:nt + p], lap.lp0).iterations
+        except PirlsError:
+            break
         if here == lap.iterations:
             break
         opt.messages.append(f"glmer's PIRLS takes {here} (not {lap.iterations}) steps at the "

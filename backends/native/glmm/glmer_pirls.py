@@ -82,7 +82,7 @@ def glmer_modes(prob: Problem, theta: np.ndarray, beta: np.ndarray,
                 pdev = float(-2.0 * np.sum(d.freq * (ll - sat)) + np.sum(u * u))
                 if pdev <= old:
                     break
-            else:
+            if not pdev - old <= TOL_PWRSS:      # lme4 tolerates a rise below tol
                 raise PirlsError("PIRLS step-halvings failed to reduce the deviance")
         if not np.isfinite(pdev):
             raise PirlsError("non-finite penalised deviance in PIRLS")
