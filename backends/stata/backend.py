@@ -105,6 +105,10 @@ class StataBackend(Backend):
         spec = job.spec
         settings = spec.backends.get("stata")
         options = dict(settings.options) if settings else {}
+        try:  # a model Stata cannot express is not estimable, whichever mode would run it
+            plan(spec, job.data)
+        except StataRenderError as e:
+            return FitResult.failed(spec.id, self.name, "not_estimable", str(e))
         inst = installation()
         if inst.usable and options.get("mode") != "stored":
             return self._fit_now(job, inst, options)

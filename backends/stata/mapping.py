@@ -254,6 +254,33 @@ def _variance_rows(groups: dict[str, GroupPart], layout: Layout, record: StataRe
     return rows
 
 
+def _xt_random(record: StataRecord, layout: Layout, warnings: list[str], messages: list[str]
+               ) -> tuple[dict[str, GroupPart], Quantity | None]:
+    """xtreg, re: e(sigma_u), e(sigma_e) (no SEs); xtlogit, re: ``/:lnsig2u`` = log variance."""
+    group = layout.equations[0].group
+    part = GroupPart()
+    resid = None
+    if layout.command == "xtreg":
+        su, se_ = record.scalars.get("sigma_u"), record.scalars.get("sigma_e")
+        if su is not None:
+            part.sds["(Intercept)"] = Quantity(su)
+        if se_ is not None:
+            resid = Quantity(se_)
+        messages.append("xtreg, re: sigma_u and sigma_e are GLS (Swamy-Arora) estimates, "
+                        "not ML/REML; Stata gives no SEs for them")
+    else:
+        name = next((k for k in record.b if split_name(k)[1] == "lnsig2u"
+                     or split_name(k)[0] == "lnsig2u"), None)
+        if name is None:
+            warnings.append("xtlogit results have no lnsig2u")
+        else:
+            sd = math.exp(record.b[name] / 2)
+            part.sds["(Intercept)"] = Quantity(sd, {name: sd / 2})
+            messages.append("variance-parameter SEs: delta method from e(V) on xtlogit's "
+                            "log-variance metric (lnsig2u)")
+    return ({group: part} if part.sds else {}), resid
+
+
 # ---- whole result ----------------------------------------------------------------------------
 
 def record_to_result(record: StataRecord, *, mode: str, source: str | None = None,
@@ -299,7 +326,7 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
     n_estimated = 0
     for full, value in record.b.items():
         eqname, coef = split_name(full)
-        if eqname in ("", "_", depvar) and not _CUT.match(coef):
+        if eqname in ("", "_", depvar) and not _CUT.match(coef) and coef != "lnsig2u":
             name = fixed_name(coef, layout.fixed_styles)
             if name is None:
                 continue
@@ -318,7 +345,7 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
             continue
         n_estimated += 1  # a random-part parameter; mapped below
     resid = None
-    if layout.command == "mixed":
+    if layout.command == "mixed" or layout.kind == "mixed":
         groups, resid = _mixed_random(record, layout, warnings)
         messages.append("variance-parameter SEs: delta method from e(V) on Stata mixed's "
                         "estimation metric (log SD, atanh correlation)")
@@ -326,13 +353,16 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
         groups = _me_random(record, layout, warnings)
         messages.append("variance-parameter SEs: delta method from e(V) on the variance/"
                         "covariance metric of Stata's me* e(b)")
+    elif layout.kind == "xt":
+        groups, resid = _xt_random(record, layout, warnings, messages)
     else:
         groups = {}
-    known = {"lnsig_e"} | {split_name(k)[0] for k in record.b if _LNS.match(split_name(k)[0])
+    known = {"lnsig_e", "lnsig2u"} | {split_name(k)[0] for k in record.b if _LNS.match(split_name(k)[0])
                             or _ATR.match(split_name(k)[0])}
     for full in record.b:
         eqname, coef = split_name(full)
-        if eqname in ("", "_", depvar) or eqname in known or _CUT.match(coef) or \
+        if eqname in ("", "_", depvar) or eqname in known or coef in known or \
+                _CUT.match(coef) or \
                 _CUT.match(eqname) or _ME_VAR.match(coef) or _ME_COV.match(coef) or \
                 _ME_VAR.match(eqname) or _ME_COV.match(eqname):
             continue
@@ -351,7 +381,7 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
     s = record.scalars
     ll = s.get("ll")
     nobs = int(s["N"]) if s.get("N") is not None else None
-    df = n_estimated + (1 if layout.command == "regress" else 0)
+    df = n_estimated + (1 if layout.command in ("regress", "xtreg") else 0)
     stats = Statistics(nobs=nobs, ngroups=dict(record.ngroups), loglik=ll, df=df)
     if ll is not None:
         if layout.method == "REML":
@@ -363,7 +393,7 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
             stats.bic = -2 * ll + math.log(nobs) * df
     conv = s.get("converged")
     diag = Diagnostics(converged=bool(conv) if conv is not None else
-                       (True if layout.command == "regress" else None),
+                       (True if layout.command in ("regress", "svy: regress", "xtreg") else None),
                        warnings=warnings, optimizer=record.macros.get("intmethod") or None,
                        messages=messages)
     if layout.structure_note:

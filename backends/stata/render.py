@@ -105,6 +105,8 @@ class Layout:
     generated_ids: list[tuple[str, list[str]]] = field(default_factory=list)
     structure_note: str = ""
     icc: bool = False
+    setup: list[str] = field(default_factory=list)  # e.g. xtset school / svyset school
+    panel: str | None = None  # the xtset panel variable (xtreg/xtlogit): the random group
 
     @property
     def multilevel(self) -> bool:
@@ -112,16 +114,18 @@ class Layout:
 
     @property
     def kind(self) -> str:
-        """mixed | me | single (how the random part is parameterised in e(b))."""
+        """mixed | me | xt | single (how the random part is parameterised in e(b))."""
+        if self.panel:
+            return "xt"
         if not self.equations:
             return "single"
-        return "mixed" if self.command == "mixed" else "me"
+        return "mixed" if self.command in ("mixed", "meqrlogit") else "me"
 
     def command_line(self) -> str:
         """The estimation command. Global options share the last equation's comma, as Stata's
         syntax has it (``|| school: lrt, cov(unstructured) mle``)."""
         fixed = " ".join([self.command, self.depvar, *self.fixed_terms])
-        if not self.equations:
+        if not self.equations or self.panel:
             opts = (["noconstant"] if self.noconstant else []) + self.options
             return fixed + (", " + " ".join(opts) if opts else "")
         line = fixed + (", noconstant" if self.noconstant else "")
@@ -426,9 +430,41 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
     generated: list[tuple[str, list[str]]] = []
     note = ""
     want = options.get("command")
+    if want in ("gllamm",):
+        raise StataRenderError("gllamm is user-written (SSC); the harness does not drive it, so "
+                               "this course fit has no Stata column")
+    known = {"command", "estimator", "covariance", "iterate", "vce", "psu", "levels", "crossed",
+             "mode", "timeout", "stata_home"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise StataRenderError(f"backends.stata.options {unknown} are not understood by the "
+                               f"Stata backend (known: {sorted(known)})")
+    if want == "xtreg" and options.get("estimator") != "re":
+        raise StataRenderError(f"xtreg, {options.get('estimator')} has no canonical mapping in "
+                               "the harness (its coefficients are not the spec's terms)")
+    if want not in (None, "glm", "meglm", "xtreg", "xtlogit", "meqrlogit", "svy: regress"):
+        raise StataRenderError(f"backends.stata.options.command {want!r} is not supported")
+    setup: list[str] = []
+    panel = None
     if f.has_random:
         equations, generated, note = plan_random(f, options, frame)
-        if model.family == "gaussian" and want != "meglm":
+        if want in ("xtreg", "xtlogit"):
+            if len(equations) != 1 or equations[0].effects != ("(Intercept)",):
+                raise StataRenderError(f"{want} fits one random intercept only")
+            panel = equations[0].level
+            setup.append(f"xtset {panel}")
+            command = want
+            if want == "xtreg":
+                opts.append("re")  # GLS (Swamy-Arora): not ML/REML, as the course ran it
+            else:
+                integ = model.integration
+                opts += ["re", "intmethod(mvaghermite)",
+                         f"intpoints({integ.points if integ and integ.method == 'aghq' else 12})"]
+        elif want == "meqrlogit":
+            command = "meqrlogit"
+            integ = model.integration
+            opts.append(f"intpoints({integ.points if integ and integ.method == 'aghq' else 1})")
+        elif model.family == "gaussian" and want != "meglm":
             command = "mixed"
             opts.append("reml" if model.method == "REML" else "mle")
         else:
@@ -444,8 +480,23 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
                     opts.append("intmethod(laplace)")
                 else:
                     opts += ["intmethod(mvaghermite)", f"intpoints({integ.points})"]
+        cov = options.get("covariance")
+        if cov:
+            for e in equations:
+                if len(e.effects) > 1 and e.covariance != cov:
+                    raise StataRenderError(
+                        f"backends.stata.options.covariance is {cov!r} but the formula makes "
+                        f"the {e.group} equation {e.covariance}; write the formula to match")
+        if options.get("vce"):
+            opts.append(f"vce({options['vce']})")
     else:
-        if model.family == "gaussian":
+        if want == "svy: regress":
+            psu = options.get("psu") or model.cluster_se
+            if not psu:
+                raise StataRenderError("svy: regress needs backends.stata.options.psu")
+            setup.append(f"svyset {psu}")
+            command = "svy: regress"
+        elif model.family == "gaussian":
             if want == "glm":
                 command = "glm"
                 opts += ["family(gaussian)", "link(identity)"]
@@ -462,10 +513,13 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
             opts += [f"family({_GLM_FAMILY[model.family]})", f"link({link})"]
         else:
             command = _SINGLE[(model.family, link)]
-        if model.cluster_se:
+        if model.cluster_se and command != "svy: regress":
             opts.append(f"vce(cluster {model.cluster_se})")
-    if model.max_iterations:
-        opts.append(f"iterate({model.max_iterations})")
+        elif options.get("vce"):
+            opts.append(f"vce({options['vce']})")
+    iterate = options.get("iterate") or model.max_iterations
+    if iterate:
+        opts.append(f"iterate({int(iterate)})")
     names: dict[str, list[str]] = {}
     correlated: list[list[str]] = []
     for t in f.random:
@@ -473,14 +527,16 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
         if len(t.names) > 1:
             correlated += [[t.group, a, b] for a, b in itertools.combinations(t.names, 2)]
     ri_only = f.has_random and all(t.names == ["(Intercept)"] for t in f.random)
-    icc = bool(ri_only and not any(e.factor for e in equations)
-               and model.family in ("gaussian", "binomial", "ordinal") and command != "meglm")
+    icc = bool(ri_only and not any(e.factor for e in equations) and not panel
+               and model.family in ("gaussian", "binomial", "ordinal")
+               and command in ("mixed", "melogit", "meprobit", "meologit", "meoprobit"))
     return Layout(spec_id=spec.id, command=command, depvar=f.response, fixed_terms=fixed_terms,
                   noconstant=noconstant, options=opts, equations=equations,
                   fixed_styles=styles, group_names=names, correlated=correlated,
                   family=model.family, link=link, method=model.method,
                   method_label=model.method_label(), model=model_fingerprint(model),
-                  generated_ids=generated, structure_note=note, icc=icc)
+                  generated_ids=generated, structure_note=note, icc=icc, setup=setup,
+                  panel=panel)
 
 
 # ---- do-file text ------------------------------------------------------------------------------
@@ -523,6 +579,7 @@ def data_lines(spec: Spec, data_ref: str, layout: Layout) -> list[str]:
     for idvar, factors in layout.generated_ids:
         lines.append(f"egen long {idvar} = group({' '.join(factors)})  "
                      f"// one id per {':'.join(factors)} combination")
+    lines += layout.setup
     return lines
 
 
@@ -536,7 +593,7 @@ def estimation_lines(layout: Layout) -> list[str]:
 
 def postestimation_lines(layout: Layout) -> list[str]:
     lines = []
-    if layout.equations:
+    if layout.equations and not layout.panel:
         lines.append(f"* empirical Bayes predictions with SEs: one variable per random effect, "
                      "higher levels first, slopes before the intercept")
         lines.append(f"predict {RE_STUB}*, reffects reses({SE_STUB}*)")
@@ -565,7 +622,8 @@ def export_lines(layout: Layout, spec_id: str, data_sha256: str | None) -> list[
     w("if `mlmh_rc' == 0 {")
     for m in ("cmd", "cmdline", "depvar", "ivars", "vce", "method", "intmethod"):
         w("    " + _w('"macro"', "_tab", f'"{m}"', "_tab", f"`\"`e({m})'\"'"))
-    for s in ("N", "ll", "converged", "rmse", "rank", "k", "N_clust", "ic", "n_quad", "df_r"):
+    for s in ("N", "ll", "converged", "rmse", "rank", "k", "N_clust", "ic", "n_quad", "df_r",
+              "sigma_u", "sigma_e"):
         w("    " + _w('"scalar"', "_tab", f'"{s}"', "_tab", f"%21.0g (e({s}))"))
     w("    matrix mlmh_b = e(b)")
     w("    matrix mlmh_V = e(V)")
@@ -580,7 +638,7 @@ def export_lines(layout: Layout, spec_id: str, data_sha256: str | None) -> list[
                         "%21.0g (mlmh_V[`i',`j'])"))
     w("        }")
     w("    }")
-    if layout.equations:
+    if layout.equations and not layout.panel:
         w("    capture noisily " + postestimation_lines(layout)[1])
         w("    local mlmh_prc = _rc")
         w("    " + _w('"macro"', "_tab", '"predict_rc"', "_tab", '"`mlmh_prc\'"'))

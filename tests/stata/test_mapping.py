@@ -236,3 +236,22 @@ def test_random_effects_by_name_slopes_first_in_stata_order() -> None:
     res = record_to_result(record(spec, b, re=re), mode="batch")
     got = {(r.level, r.term): (r.estimate, r.std_error) for r in res.random_effects}
     assert got[("1", "(Intercept)")] == (3.7, .9) and got[("2", "lrt")] == (-.02, .006)
+
+
+def test_xtlogit_log_variance_and_xtreg_sigmas() -> None:
+    from tests.stata.test_render import _with_options
+    spec = _with_options("hi_gcse ~ lrt + (1 | school)", {"command": "xtlogit", "estimator": "re"},
+                         family="binomial", integration={"method": "aghq", "points": 12})
+    b = {"hi_gcse:lrt": .147, "hi_gcse:_cons": -2.68, "/:lnsig2u": math.log(.978)}
+    res = record_to_result(record(spec, b, {"/:lnsig2u": .2}), mode="batch")
+    p = pmap(res)
+    assert p["ran_pars/school/var__(Intercept)"].estimate == pytest.approx(.978)
+    assert p["ran_pars/school/var__(Intercept)"].std_error == pytest.approx(.978 * .2)
+    assert not res.diagnostics.warnings
+    spec = _with_options("gcse ~ lrt + (1 | school)", {"command": "xtreg", "estimator": "re"})
+    res = record_to_result(record(spec, {"lrt": .56, "_cons": 0.02},
+                                  scalars={"sigma_u": 3.0, "sigma_e": 7.5}), mode="batch")
+    p = pmap(res)
+    assert p["ran_pars/school/sd__(Intercept)"].estimate == 3.0
+    assert p["ran_pars/Residual/sd__Observation"].estimate == 7.5
+    assert p["ran_pars/school/sd__(Intercept)"].std_error is None

@@ -197,3 +197,41 @@ def test_layout_round_trips_through_json() -> None:
     again = Layout.from_dict(lay.to_dict())
     assert again == lay
     assert again.command_line() == lay.command_line()
+
+
+def _with_options(formula: str, options: dict, **model) -> "Spec":
+    from harness.spec import parse_spec as ps
+    return ps({"id": "x", "title": "x", "source": "x", "dataset": "gcse",
+               "model": {"formula": formula, "method": "ML", **model},
+               "backends": {"stata": {"options": options}}})
+
+
+def test_spec_options_used_by_the_course_specs() -> None:
+    ri = "hi_gcse ~ lrt + (1 | school)"
+    glmm = {"family": "binomial", "integration": {"method": "aghq", "points": 12}}
+    xtl = plan(_with_options(ri, {"command": "xtlogit", "estimator": "re"}, **glmm))
+    assert xtl.setup == ["xtset school"] and xtl.kind == "xt"
+    assert xtl.command_line() == "xtlogit hi_gcse lrt, re intmethod(mvaghermite) intpoints(12)"
+    xtr = plan(_with_options("gcse ~ lrt + (1 | school)", {"command": "xtreg", "estimator": "re"}))
+    assert xtr.command_line() == "xtreg gcse lrt, re"
+    meqr = plan(_with_options(ri, {"command": "meqrlogit"}, family="binomial",
+                              integration={"method": "aghq", "points": 7}))
+    assert meqr.command_line() == "meqrlogit hi_gcse lrt || school:, intpoints(7)"
+    robust = plan(_with_options("gcse ~ lrt + (1 | school)", {"vce": "robust", "iterate": 30}))
+    assert robust.command_line() == "mixed gcse lrt || school:, mle vce(robust) iterate(30)"
+    svy = plan(_with_options("gcse ~ lrt", {"command": "svy: regress", "psu": "school"},
+                             method="OLS", cluster_se="school"))
+    assert svy.setup == ["svyset school"] and svy.command_line() == "svy: regress gcse lrt"
+    with pytest.raises(StataRenderError, match="gllamm is user-written"):
+        plan(_with_options(ri, {"command": "gllamm", "nip": 8}, family="binomial",
+                           integration={"method": "aghq", "points": 8}))
+    with pytest.raises(StataRenderError, match="xtreg, fe"):
+        plan(_with_options("gcse ~ lrt + girl", {"command": "xtreg", "estimator": "fe"},
+                           method="OLS"))
+    with pytest.raises(StataRenderError, match="not understood"):
+        plan(_with_options("gcse ~ lrt", {"colour": "red"}, method="OLS"))
+    with pytest.raises(StataRenderError, match="formula makes"):
+        plan(_with_options("gcse ~ lrt + (1 | school) + (0 + lrt | school)",
+                           {"covariance": "unstructured"}))
+    # S23: unstructured asked for a random intercept only is harmless
+    assert plan(_with_options("gcse ~ lrt + (1 | school)", {"covariance": "unstructured"}))

@@ -29,7 +29,7 @@ local mlmh_sig "`r(datasignature)'"
 capture noisily mepoisson tory_points agegpt || occ_ind_gp:, intmethod(mvaghermite) intpoints(7)
 local mlmh_rc = _rc
 file write mlmh_fh "model" _tab `"lab1.stata1.4.cen_pois_ri"' _n
-file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.4.cen_pois_ri","command":"mepoisson","depvar":"tory_points","fixed_terms":["agegpt"],"noconstant":false,"options":["intmethod(mvaghermite)","intpoints(7)"],"equations":[{"level":"occ_ind_gp","group":"occ_ind_gp","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":null,"path":["occ_ind_gp"],"label_vars":["occ_ind_gp"],"factor":null}],"fixed_styles":{},"group_names":{"occ_ind_gp":["(Intercept)"]},"correlated":[],"family":"poisson","link":"log","method":"ML","method_label":"AGHQ(7)","model":{"formula":"tory_points ~ agegpt + (1 | occ_ind_gp)","family":"poisson","link":"log","method":"ML","integration":"AGHQ(7)","cluster_se":null},"generated_ids":[],"structure_note":"","icc":false}"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.4.cen_pois_ri","command":"mepoisson","depvar":"tory_points","fixed_terms":["agegpt"],"noconstant":false,"options":["intmethod(mvaghermite)","intpoints(7)"],"equations":[{"level":"occ_ind_gp","group":"occ_ind_gp","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":null,"path":["occ_ind_gp"],"label_vars":["occ_ind_gp"],"factor":null}],"fixed_styles":{},"group_names":{"occ_ind_gp":["(Intercept)"]},"correlated":[],"family":"poisson","link":"log","method":"ML","method_label":"AGHQ(7)","model":{"formula":"tory_points ~ agegpt + (1 | occ_ind_gp)","family":"poisson","link":"log","method":"ML","integration":"AGHQ(7)","cluster_se":null},"generated_ids":[],"structure_note":"","icc":false,"setup":[],"panel":null}"' _n
 file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
 file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
 local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))
@@ -55,6 +55,8 @@ if `mlmh_rc' == 0 {
     file write mlmh_fh "scalar" _tab "ic" _tab %21.0g (e(ic)) _n
     file write mlmh_fh "scalar" _tab "n_quad" _tab %21.0g (e(n_quad)) _n
     file write mlmh_fh "scalar" _tab "df_r" _tab %21.0g (e(df_r)) _n
+    file write mlmh_fh "scalar" _tab "sigma_u" _tab %21.0g (e(sigma_u)) _n
+    file write mlmh_fh "scalar" _tab "sigma_e" _tab %21.0g (e(sigma_e)) _n
     matrix mlmh_b = e(b)
     matrix mlmh_V = e(V)
     local mlmh_names : colfullnames mlmh_b

@@ -15,7 +15,7 @@ local mlmh_sig "`r(datasignature)'"
 capture noisily mixed stress expcon age gender experien wardtype hospsize || hospital: expcon, cov(independent) || wardid:, mle
 local mlmh_rc = _rc
 file write mlmh_fh "model" _tab `"lab1.stata1.5.l3_c"' _n
-file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.5.l3_c","command":"mixed","depvar":"stress","fixed_terms":["expcon","age","gender","experien","wardtype","hospsize"],"noconstant":false,"options":["mle"],"equations":[{"level":"hospital","group":"hospital","effects":["expcon","(Intercept)"],"stata_effects":["expcon","_cons"],"covariance":"independent","path":["hospital"],"label_vars":["hospital"],"factor":null},{"level":"wardid","group":"wardid","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":null,"path":["hospital","wardid"],"label_vars":["wardid"],"factor":null}],"fixed_styles":{},"group_names":{"hospital":["(Intercept)","expcon"],"wardid":["(Intercept)"]},"correlated":[],"family":"gaussian","link":"identity","method":"ML","method_label":"ML","model":{"formula":"stress ~ age + expcon + experien + gender + hospsize + wardtype + (0 + expcon | hospital) + (1 | hospital) + (1 | wardid)","family":"gaussian","link":"identity","method":"ML","integration":"ML","cluster_se":null},"generated_ids":[],"structure_note":"structure from the data's group counts (nested: hospital > wardid)","icc":false}"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.5.l3_c","command":"mixed","depvar":"stress","fixed_terms":["expcon","age","gender","experien","wardtype","hospsize"],"noconstant":false,"options":["mle"],"equations":[{"level":"hospital","group":"hospital","effects":["expcon","(Intercept)"],"stata_effects":["expcon","_cons"],"covariance":"independent","path":["hospital"],"label_vars":["hospital"],"factor":null},{"level":"wardid","group":"wardid","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":null,"path":["hospital","wardid"],"label_vars":["wardid"],"factor":null}],"fixed_styles":{},"group_names":{"hospital":["(Intercept)","expcon"],"wardid":["(Intercept)"]},"correlated":[],"family":"gaussian","link":"identity","method":"ML","method_label":"ML","model":{"formula":"stress ~ age + expcon + experien + gender + hospsize + wardtype + (0 + expcon | hospital) + (1 | hospital) + (1 | wardid)","family":"gaussian","link":"identity","method":"ML","integration":"ML","cluster_se":null},"generated_ids":[],"structure_note":"structure from the data's group counts (nested: hospital > wardid)","icc":false,"setup":[],"panel":null}"' _n
 file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
 file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
 local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))
@@ -41,6 +41,8 @@ if `mlmh_rc' == 0 {
     file write mlmh_fh "scalar" _tab "ic" _tab %21.0g (e(ic)) _n
     file write mlmh_fh "scalar" _tab "n_quad" _tab %21.0g (e(n_quad)) _n
     file write mlmh_fh "scalar" _tab "df_r" _tab %21.0g (e(df_r)) _n
+    file write mlmh_fh "scalar" _tab "sigma_u" _tab %21.0g (e(sigma_u)) _n
+    file write mlmh_fh "scalar" _tab "sigma_e" _tab %21.0g (e(sigma_e)) _n
     matrix mlmh_b = e(b)
     matrix mlmh_V = e(V)
     local mlmh_names : colfullnames mlmh_b

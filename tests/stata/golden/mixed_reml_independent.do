@@ -14,7 +14,7 @@ local mlmh_sig "`r(datasignature)'"
 capture noisily mixed gcse lrt || school: lrt, cov(independent) reml
 local mlmh_rc = _rc
 file write mlmh_fh "model" _tab `"lab1.stata1.3.rs_biv_reml"' _n
-file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.3.rs_biv_reml","command":"mixed","depvar":"gcse","fixed_terms":["lrt"],"noconstant":false,"options":["reml"],"equations":[{"level":"school","group":"school","effects":["lrt","(Intercept)"],"stata_effects":["lrt","_cons"],"covariance":"independent","path":["school"],"label_vars":["school"],"factor":null}],"fixed_styles":{},"group_names":{"school":["(Intercept)","lrt"]},"correlated":[],"family":"gaussian","link":"identity","method":"REML","method_label":"REML","model":{"formula":"gcse ~ lrt + (0 + lrt | school) + (1 | school)","family":"gaussian","link":"identity","method":"REML","integration":"REML","cluster_se":null},"generated_ids":[],"structure_note":"","icc":false}"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.3.rs_biv_reml","command":"mixed","depvar":"gcse","fixed_terms":["lrt"],"noconstant":false,"options":["reml"],"equations":[{"level":"school","group":"school","effects":["lrt","(Intercept)"],"stata_effects":["lrt","_cons"],"covariance":"independent","path":["school"],"label_vars":["school"],"factor":null}],"fixed_styles":{},"group_names":{"school":["(Intercept)","lrt"]},"correlated":[],"family":"gaussian","link":"identity","method":"REML","method_label":"REML","model":{"formula":"gcse ~ lrt + (0 + lrt | school) + (1 | school)","family":"gaussian","link":"identity","method":"REML","integration":"REML","cluster_se":null},"generated_ids":[],"structure_note":"","icc":false,"setup":[],"panel":null}"' _n
 file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
 file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
 local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))
@@ -40,6 +40,8 @@ if `mlmh_rc' == 0 {
     file write mlmh_fh "scalar" _tab "ic" _tab %21.0g (e(ic)) _n
     file write mlmh_fh "scalar" _tab "n_quad" _tab %21.0g (e(n_quad)) _n
     file write mlmh_fh "scalar" _tab "df_r" _tab %21.0g (e(df_r)) _n
+    file write mlmh_fh "scalar" _tab "sigma_u" _tab %21.0g (e(sigma_u)) _n
+    file write mlmh_fh "scalar" _tab "sigma_e" _tab %21.0g (e(sigma_e)) _n
     matrix mlmh_b = e(b)
     matrix mlmh_V = e(V)
     local mlmh_names : colfullnames mlmh_b

@@ -17,7 +17,7 @@ local mlmh_sig "`r(datasignature)'"
 capture noisily regress gcse lrt girl sch_2 sch_3, vce(cluster school)
 local mlmh_rc = _rc
 file write mlmh_fh "model" _tab `"lab2.stata2.2.gcse_robust/robust"' _n
-file write mlmh_fh "layout" _tab `"{"spec_id":"lab2.stata2.2.gcse_robust/robust","command":"regress","depvar":"gcse","fixed_terms":["lrt","girl","sch_2","sch_3"],"noconstant":false,"options":["vce(cluster school)"],"equations":[],"fixed_styles":{},"group_names":{},"correlated":[],"family":"gaussian","link":"identity","method":"OLS","method_label":"OLS","model":{"formula":"gcse ~ girl + lrt + sch_2 + sch_3","family":"gaussian","link":"identity","method":"OLS","integration":"OLS","cluster_se":"school"},"generated_ids":[],"structure_note":"","icc":false}"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab2.stata2.2.gcse_robust/robust","command":"regress","depvar":"gcse","fixed_terms":["lrt","girl","sch_2","sch_3"],"noconstant":false,"options":["vce(cluster school)"],"equations":[],"fixed_styles":{},"group_names":{},"correlated":[],"family":"gaussian","link":"identity","method":"OLS","method_label":"OLS","model":{"formula":"gcse ~ girl + lrt + sch_2 + sch_3","family":"gaussian","link":"identity","method":"OLS","integration":"OLS","cluster_se":"school"},"generated_ids":[],"structure_note":"","icc":false,"setup":[],"panel":null}"' _n
 file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
 file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
 local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))
@@ -43,6 +43,8 @@ if `mlmh_rc' == 0 {
     file write mlmh_fh "scalar" _tab "ic" _tab %21.0g (e(ic)) _n
     file write mlmh_fh "scalar" _tab "n_quad" _tab %21.0g (e(n_quad)) _n
     file write mlmh_fh "scalar" _tab "df_r" _tab %21.0g (e(df_r)) _n
+    file write mlmh_fh "scalar" _tab "sigma_u" _tab %21.0g (e(sigma_u)) _n
+    file write mlmh_fh "scalar" _tab "sigma_e" _tab %21.0g (e(sigma_e)) _n
     matrix mlmh_b = e(b)
     matrix mlmh_V = e(V)
     local mlmh_names : colfullnames mlmh_b
