@@ -161,7 +161,8 @@ def _judge(comp: SpecComparison, key: str, quantity: str, a: Side, b: Side, va: 
     limit = tol.absolute(va, vb)
     if abs(va - vb) <= limit:
         return Check(key, quantity, a.name, b.name, va, vb, limit, tol.rule, "agree", note=note)
-    found = explain(Context(comp.spec, key, quantity, a, b, va, vb))
+    peers = tuple(r for r in comp.results.values() if r.status == "ok")
+    found = explain(Context(comp.spec, key, quantity, a, b, va, vb, peers, limit))
     if found:
         kid, text = found
         return Check(key, quantity, a.name, b.name, va, vb, limit, tol.rule, "explained",
@@ -184,9 +185,18 @@ def _engine_pair(comp: SpecComparison, a: FitResult, b: FitResult) -> list[Check
         for quantity in ("estimate", "std_error"):
             if quantity not in va or quantity not in vb:
                 continue
-            tol = tolerance_for(comp.spec, key, quantity, pair, model=comp.model_class)
+            se = _se_scale(quantity, va, vb)
+            tol = tolerance_for(comp.spec, key, quantity, pair, model=comp.model_class, se=se)
             checks.append(_judge(comp, key, quantity, sa, sb, va[quantity], vb[quantity], tol))
     return checks
+
+
+def _se_scale(quantity: str, *entries: dict[str, float]) -> float | None:
+    """The larger SE of an estimate (for the SE-relative floor of the tolerance policy)."""
+    if quantity != "estimate":
+        return None
+    ses = [e["std_error"] for e in entries if e.get("std_error") is not None]
+    return max(ses) if ses else None
 
 
 def _blup_checks(comp: SpecComparison, a: FitResult, b: FitResult) -> list[Check]:
@@ -219,8 +229,9 @@ def _reference_checks(comp: SpecComparison, r: FitResult, ref: Side,
             if msg not in comp.unmatched:
                 comp.unmatched.append(msg)
             continue
+        se = _se_scale(rv.quantity, comp.values.get(rv.key, {}).get(r.backend, {}))
         tol = tolerance_for(comp.spec, rv.key, rv.quantity, "printed", rv.number.half_unit,
-                            model=comp.model_class)
+                            model=comp.model_class, se=se)
         checks.append(_judge(comp, rv.key, rv.quantity, me, ref, mine, rv.number.value, tol,
                              f"printed as {rv.number.text}"))
     return checks

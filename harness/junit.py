@@ -28,12 +28,18 @@ def comparison_cases(comp: SpecComparison) -> list[dict]:
     ok = [s.source for s in comp.sources if s.kind == "backend" and s.status not in
           ("error", "unavailable", "not_estimable", "pending")]
     for s in comp.sources:
-        if s.kind == "backend" and s.status in ("error", "unavailable", "not_estimable",
-                                                "pending"):
+        if s.kind != "backend":
+            continue
+        if s.status in ("error", "unavailable", "not_estimable", "pending"):
             outcome = "error" if s.status == "error" else "skipped"
             cases.append({"name": f"{s.source} fit", "outcome": outcome,
                           "message": f"{s.source} {s.status}: {s.message}", "text": s.message,
                           "checks": []})
+        else:
+            r = comp.results.get(s.source)
+            method = r.provenance.method if r is not None else ""
+            cases.append({"name": f"{s.source} fit", "outcome": "passed", "checks": [],
+                          "text": "", "message": f"{s.source} fitted ({method})"})
     pairs = list(combinations(ok, 2)) + [(b, s.source) for s in comp.sources
                                          if s.kind == "reference" for b in ok]
     for a, b in pairs:

@@ -52,6 +52,8 @@ class Context:
     b: Side
     value_a: float
     value_b: float
+    peers: tuple[FitResult, ...] = ()  # every ok live result of the spec
+    limit: float = float("inf")  # this cell's tolerance (absolute)
 
     @property
     def family(self) -> str:
@@ -195,19 +197,83 @@ def _factor_coding(c: Context) -> str | None:
     return None
 
 
+def _warned(r: FitResult) -> bool:
+    return r.diagnostics.converged is False or bool(r.diagnostics.warnings)
+
+
+def _better_peer(r: FitResult, peers: tuple[FitResult, ...]) -> FitResult | None:
+    """A live result with the same estimator, no warning and a strictly higher log-likelihood."""
+    if r.statistics.loglik is None:
+        return None
+    best = None
+    for p in peers:
+        if p.backend == r.backend or _warned(p) or p.statistics.loglik is None or \
+                _norm_method(p.provenance.method) != _norm_method(r.provenance.method):
+            continue
+        if p.statistics.loglik > r.statistics.loglik and (
+                best is None or p.statistics.loglik > best.statistics.loglik):
+            best = p
+    return best
+
+
+def _value(c: Context, r: FitResult) -> float | None:
+    """``r``'s value for the context's key and quantity (parameters and harness statistics)."""
+    p = r.parameter_map().get(c.key)
+    if p is not None:
+        return p.estimate if c.quantity == "estimate" else p.std_error
+    if c.key.startswith("stat/") and c.quantity == "estimate":
+        from harness.postestimation import statistics
+
+        m = c.spec.model_for(r.backend)
+        return statistics(r, m.family, m.resolved_link).get(c.key[5:])
+    return None
+
+
 def _optimizer_stopped(c: Context) -> str | None:
+    """An optimizer that warned and stopped short of the optimum another engine reaches.
+
+    Three forms: two live engines (the warned one has the lower log-likelihood); a live engine
+    that warned, against a printed value, while a peer engine reaches a higher log-likelihood;
+    a printed value that came from software whose live engine here warned and stops short of the
+    other side's optimum (e.g. the catalogue's lme4 refits).
+    """
     ra, rb = c.a.result, c.b.result
-    if ra is None or rb is None or _norm_method(ra.provenance.method) != _norm_method(
-            rb.provenance.method):
+    if ra is not None and rb is not None:
+        if _norm_method(ra.provenance.method) != _norm_method(rb.provenance.method):
+            return None
+        la, lb = ra.statistics.loglik, rb.statistics.loglik
+        if la is None or lb is None or la == lb:
+            return None
+        better, worse = (ra, rb) if la > lb else (rb, ra)
+        if _warned(worse):
+            return (f"{worse.backend}'s optimizer stopped early (it warned about convergence); "
+                    f"{better.backend} reaches a log-likelihood higher by {abs(la - lb):.2g}, "
+                    "the better optimum")
         return None
-    la, lb = ra.statistics.loglik, rb.statistics.loglik
-    if la is None or lb is None or abs(la - lb) < 1e-7:
+    live, ref = (c.a, c.b) if ra is not None else (c.b, c.a)
+    r = live.result
+    if r is None or ref.kind != "reference":
         return None
-    better, worse = (ra, rb) if la > lb else (rb, ra)
-    if worse.diagnostics.converged is False or worse.diagnostics.warnings:
-        return (f"{worse.backend}'s optimizer stopped early (it warned about convergence); "
-                f"{better.backend} reaches a log-likelihood higher by {abs(la - lb):.2g}, the "
-                "better optimum")
+    printed = ref.result is None and (c.value_b if ref is c.b else c.value_a)
+    if _warned(r):
+        peer = _better_peer(r, c.peers)
+        pv = _value(c, peer) if peer is not None else None
+        if peer is not None and pv is not None and abs(pv - printed) <= c.limit:
+            gap = peer.statistics.loglik - r.statistics.loglik  # type: ignore[operator]
+            return (f"{r.backend}'s optimizer stopped early (it warned about convergence); "
+                    f"{peer.backend} reaches a log-likelihood higher by {gap:.2g} on the same "
+                    f"estimator and agrees with the printed value, so {r.backend}'s last digits "
+                    "are not the optimum's")
+    software = ref.software.lower()
+    for p in c.peers:
+        pv = _value(c, p) if p.backend != r.backend else None
+        if pv is not None and p.backend.lower() in software and _warned(p) \
+                and _better_peer(p, (r,)) is r and abs(pv - printed) <= c.limit:
+            gap = r.statistics.loglik - p.statistics.loglik  # type: ignore[operator]
+            return (f"the reference {ref.name[4:]} was computed by {p.backend}, whose optimizer "
+                    f"stops early here (it warns, and still reproduces the printed value); "
+                    f"{r.backend} reaches a log-likelihood higher "
+                    f"by {gap:.2g}, the better optimum")
     return None
 
 

@@ -183,6 +183,10 @@ POLICY: tuple[Default, ...] = (
     Default("estimators", "*", "blup_se", 1e-1, 1e-4, "as BLUPs"),
 )
 
+# Estimates whose absolute floor scales with their SE (relative tolerance x SE): a difference of
+# 1e-5 standard errors is irrelevant whatever the size of the estimate.
+SE_SCALED = ("fixed", "threshold")
+
 _FALLBACK = Default("*", "*", "*", 1e-4, 1e-7, "no specific default: generic relative 1e-4")
 
 
@@ -267,8 +271,14 @@ def _override(spec: Spec, key: str, quantity: str, qclass: str) -> tuple[str, fl
 
 
 def tolerance_for(spec: Spec, key: str, quantity: str, pair: str,
-                  half_unit: float | None = None, model: str | None = None) -> Tolerance:
-    """The tolerance for one cell: a spec override, else the POLICY default (see module doc)."""
+                  half_unit: float | None = None, model: str | None = None,
+                  se: float | None = None) -> Tolerance:
+    """The tolerance for one cell: a spec override, else the POLICY default (see module doc).
+
+    ``se``: the estimate's standard error. For fixed effects and thresholds the absolute floor
+    is at least the row's relative tolerance times the SE, so an estimate near zero (a centred
+    intercept) is judged on the scale of its uncertainty rather than of its tiny value.
+    """
     qclass = quantity_class(key, quantity)
     base = "LMM" if spec.model.family == "gaussian" else "GLMM"
     model = model or base
@@ -278,14 +288,21 @@ def tolerance_for(spec: Spec, key: str, quantity: str, pair: str,
         sel, rel = found
         return Tolerance(relative=rel, absolute_floor=(half_unit or 0.0) + 1e-12,
                          rule=f"spec override {sel!r}: relative {rel:g}", **meta)
+    se_floor = 0.0
+    if se is not None and qclass in SE_SCALED:
+        se_floor = policy_row("engines" if pair == "printed" else pair, model, qclass,
+                              base).relative * abs(se)
     if pair == "printed":
         assert half_unit is not None
         engine = policy_row("engines", model, qclass, base)
         rel = engine.relative
-        return Tolerance(relative=rel, absolute_floor=half_unit + engine.absolute + 1e-12,
+        return Tolerance(relative=rel,
+                         absolute_floor=half_unit + max(engine.absolute, se_floor) + 1e-12,
                          rule=f"printed value: half a unit in the last digit ({half_unit:g}) "
                               f"+ {model} engine allowance (rel {rel:g})", **meta)
     row = policy_row(pair, model, qclass, base)
+    if se_floor > row.absolute:
+        row = Default(row.pair, row.model, row.quantity, row.relative, se_floor, row.reason)
     label = {"engines": "same estimator", "estimators": "different estimators (loose)"}.get(
         pair, pair)
     parts = ([f"rel {row.relative:g}"] if row.relative else []) + \
