@@ -152,8 +152,14 @@ def _env() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
     env.filters["label"] = parameter_label
+    env.filters["status_label"] = status_label
     env.globals["page_name"] = page_name
     return env
+
+
+def status_label(status: str) -> str:
+    """Readable status text: ``ok`` (fitted, nothing to compare with) reads as "fitted"."""
+    return {"ok": "fitted", "not_estimable": "not estimable"}.get(status, status)
 
 
 def format_number(v: float | None, sig: int = 7) -> str:
