@@ -27,11 +27,24 @@ from .objective import Factorization, upper_cholesky
 from .theta import BlockLayout, ThetaLayout
 
 
-DENSE_LIMIT = 5_000_000  # q2^2 q1 below which block 2's coupling is handled densely
+DENSE_LIMIT = 5_000_000   # q2^2 q1 below which block 2's coupling is handled densely
+GRAM_LIMIT = 30_000_000   # max stored products for the precomputed Schur-complement pattern
 
 
 class BlockedSystem:
-    """Precomputed blocks of ``[Z X y]'[Z X y]`` for any number of grouping factors."""
+    """Precomputed blocks of ``[Z X y]'[Z X y]`` for any number of grouping factors.
+
+    The coupling ``L21 L21'`` (block 2's Schur complement) is formed in one of three ways:
+
+    * ``dense``: small systems (the course models), where scipy.sparse's per-call overhead
+      (~10 us) would cost more than the arithmetic;
+    * ``gram``: scalar terms only (``k = 1`` everywhere, e.g. InstEval). Then
+      ``L21 L21' = D_lam (S21 D_w^2 S21') D_lam`` with ``S21 = Z_2' Z_1`` fixed and ``w`` one
+      number per level of factor 1, so every entry of ``S21 D_w^2 S21'`` is a fixed linear
+      combination of ``w^2``: the pattern is precomputed once as a sparse matrix ``Q`` and each
+      evaluation is one sparse matrix-vector product ``Q w^2`` (no sparse-sparse product);
+    * ``sparse``: everything else, with scipy.sparse products.
+    """
 
     def __init__(self, design: Design, layout: ThetaLayout, diag_first: bool = True):
         factors = design.factors
@@ -44,6 +57,7 @@ class BlockedSystem:
         XY = np.column_stack([design.X, design.y])
         self.G = XY.T @ XY
 
+        self.k1 = self.m1 = 0
         if self.first is not None:
             f1 = factors[self.first]
             self.k1, self.m1 = f1.k, f1.m
@@ -58,16 +72,27 @@ class BlockedSystem:
         Z2 = self._sparse_z([factors[i] for i in self.rest], design.n)
         self.A22 = (Z2.T @ Z2).toarray()
         self.E2 = np.asarray(Z2.T @ XY)
-        # Small systems (the course models) are faster dense: scipy.sparse costs ~10 us per
-        # call, more than the arithmetic when q2^2 q1 is small.
-        q1 = factors[self.first].q if self.first is not None else 0
-        self.dense = self.q2 * self.q2 * max(q1, 1) <= DENSE_LIMIT
-        if self.first is not None:
-            Z1 = self._sparse_z([factors[self.first]], design.n)
-            self.S21 = (Z2.T @ Z1).tocsr()
-            if self.dense:
-                self.S21 = self.S21.toarray().reshape(self.q2, self.m1, self.k1)
+        self.scalar2 = all(factors[i].k == 1 for i in self.rest)
         self._lam2, self._lam2_src = self._lambda_structure()
+        if self.scalar2:
+            # theta index of each of block 2's random effects (one per level, in order)
+            self._lam_scalar = np.concatenate(
+                [np.full(factors[i].m, layout.blocks[i].offset) for i in self.rest]
+                or [np.zeros(0, dtype=int)])
+        self.mode = "none"
+        if self.first is not None and self.q2:
+            S21 = (Z2.T @ self._sparse_z([factors[self.first]], design.n)).tocsr()
+            if self.q2 * self.q2 * self.m1 * self.k1 <= DENSE_LIMIT:
+                self.mode = "dense"
+                self.S21 = S21.toarray().reshape(self.q2, self.m1, self.k1)
+            elif self.scalar2 and self.k1 == 1 and _gram_size(S21) <= GRAM_LIMIT:
+                self.mode = "gram"
+                self.S21 = S21
+                self._Q, self._flat = _gram_pattern(S21.tocsc(), self.q2)
+                self._flat_r, self._flat_c = self._flat // self.q2, self._flat % self.q2
+            else:
+                self.mode = "sparse"
+                self.S21 = S21
 
     # ---- precomputation ---------------------------------------------------------------------
     @staticmethod
@@ -106,26 +131,29 @@ class BlockedSystem:
                             shape=(self.q2, self.q2))
         return lam, s[lam.data.astype(int) - 1]
 
-    def _lambda2(self, theta: np.ndarray) -> sp.csr_matrix | np.ndarray:
+    def _lambda2(self, theta: np.ndarray) -> sp.csr_matrix:
         lam = self._lam2.copy()
         lam.data = theta[self._lam2_src].astype(float)
-        return lam.toarray() if self.dense else lam
+        return lam
 
     # ---- evaluation ---------------------------------------------------------------------------
     def factorize(self, theta: np.ndarray, keep: bool = False) -> Factorization:
         theta = np.asarray(theta, dtype=float)
         lam2 = self._lambda2(theta)
-        lam2t = lam2.T if self.dense else lam2.T.tocsr()
-        A22 = np.asarray(lam2t @ self.A22)
-        A22 = np.asarray((lam2t @ A22.T).T)  # (Lambda' A Lambda), A symmetric
-        A22[np.diag_indices_from(A22)] += 1.0
-        A23 = np.asarray(lam2t @ self.E2)
+        if self.scalar2:
+            lam = theta[self._lam_scalar]
+            A22 = self.A22 * np.outer(lam, lam)
+            A23 = lam[:, None] * self.E2
+        else:
+            lam = None
+            lam2t = lam2.T.tocsr()
+            A22 = np.asarray((lam2t @ np.asarray(lam2t @ self.A22).T).T)  # Lambda' A Lambda
+            A23 = np.asarray(lam2t @ self.E2)
         logdet = 0.0
-        extra: dict = {}
+        extra: dict = {"lam2": lam2}
         G = self.G.copy()
         if self.first is not None:
-            b1: BlockLayout = self.layout.blocks[self.first]
-            T1 = b1.T(theta)
+            T1 = self.layout.blocks[self.first].T(theta)
             A11 = sandwich(T1, self.D1)
             idx = np.arange(self.k1)
             A11[:, idx, idx] += 1.0
@@ -134,29 +162,52 @@ class BlockedSystem:
             C1 = batched_forward(L1, np.matmul(T1.T, self.E1))          # (m1, k1, p+1)
             Linv1 = batched_forward(L1, np.broadcast_to(np.eye(self.k1), L1.shape))
             W = np.matmul(T1, Linv1.transpose(0, 2, 1))                 # T1 L1^{-T} per level
-            if self.dense:
-                L21 = lam2t @ np.einsum("rmk,mkl->rml", self.S21, W).reshape(self.q2, self.m1 * self.k1)
-                A22 -= L21 @ L21.T
-            else:
-                Wsp = sp.bsr_matrix((W, np.arange(self.m1), np.arange(self.m1 + 1)),
-                                    shape=(self.m1 * self.k1, self.m1 * self.k1))
-                L21 = (lam2t @ (self.S21 @ Wsp)).tocsr()                 # sparse q2 x q1
-                A22 -= (L21 @ L21.T).toarray()
             C1f = C1.reshape(-1, self.p + 1)
-            A23 -= np.asarray(L21 @ C1f)
             G -= C1f.T @ C1f
-            extra.update(T1=T1, L1=L1, C1=C1, Linv1=Linv1, L21=L21)
+            extra.update(T1=T1, L1=L1, C1=C1, Linv1=Linv1)
+            if self.q2:
+                L21 = self._couple(W, lam, lam2, A22, A23, C1f, keep)
+                extra["L21"] = L21
         if self.q2:
-            L22 = cholesky(A22, lower=True, check_finite=False)
+            A22[np.diag_indices_from(A22)] += 1.0
+            L22 = cholesky(A22, lower=True, check_finite=False, overwrite_a=True)
             logdet += 2.0 * float(np.sum(np.log(np.diag(L22))))
             C2 = solve_triangular(L22, A23, lower=True, check_finite=False)
             G -= C2.T @ C2
-            extra.update(L22=L22, C2=C2, lam2=lam2)
+            extra.update(L22=L22, C2=C2)
         R = upper_cholesky(G)
         fact = Factorization(theta=theta.copy(), logdet_L=logdet, R=R)
         if keep:
             fact.extra.update(extra)
         return fact
+
+    def _couple(self, W: np.ndarray, lam: np.ndarray | None, lam2: sp.csr_matrix,
+                A22: np.ndarray, A23: np.ndarray, C1f: np.ndarray, keep: bool):
+        """Subtract ``L21 L21'`` from A22 and ``L21 C1`` from A23 in place; return ``L21``
+        (``L21 = Lambda_2' Z_2' Z_1 Lambda_1 L_11^{-T}``), or None in gram mode unless kept."""
+        if self.mode == "dense":
+            L21 = np.einsum("rmk,mkl->rml", self.S21, W).reshape(self.q2, self.m1 * self.k1)
+            L21 = lam[:, None] * L21 if lam is not None else np.asarray(lam2.T @ L21)
+            A22 -= L21 @ L21.T
+            A23 -= L21 @ C1f
+            return L21
+        if self.mode == "gram":
+            w = W[:, 0, 0]
+            gram = self._Q @ (w * w)
+            A22.ravel()[self._flat] -= gram * (lam[self._flat_r] * lam[self._flat_c])
+            A23 -= lam[:, None] * (self.S21 @ (w[:, None] * C1f))
+            return (self.S21.multiply(w[None, :]).multiply(lam[:, None]).tocsr()
+                    if keep else None)
+        if self.k1 == 1:
+            L21 = self.S21.multiply(W[:, 0, 0][None, :]).tocsr()
+        else:
+            Wsp = sp.bsr_matrix((W, np.arange(self.m1), np.arange(self.m1 + 1)),
+                                shape=(self.m1 * self.k1, self.m1 * self.k1))
+            L21 = (self.S21 @ Wsp).tocsr()
+        L21 = (L21.multiply(lam[:, None]) if lam is not None else lam2.T @ L21).tocsr()
+        A22 -= (L21 @ L21.T).toarray()
+        A23 -= np.asarray(L21 @ C1f)
+        return L21
 
     # ---- conditional modes and variances -----------------------------------------------------
     def conditional_modes(self, fact: Factorization, beta: np.ndarray) -> list[np.ndarray]:
@@ -204,7 +255,7 @@ class BlockedSystem:
             if self.q2:
                 Lsp = sp.bsr_matrix((Linv1, np.arange(self.m1), np.arange(self.m1 + 1)),
                                     shape=(self.m1 * self.k1, self.m1 * self.k1))
-                L21Linv = ex["L21"] @ Lsp
+                L21Linv = ex["L21"] @ Lsp                                # sparse or dense
                 L21Linv = L21Linv.toarray() if sp.issparse(L21Linv) else np.asarray(L21Linv)
                 M = solve_triangular(ex["L22"], L21Linv, lower=True,
                                      check_finite=False).reshape(self.q2, self.m1, self.k1)
@@ -212,3 +263,35 @@ class BlockedSystem:
             T1 = ex["T1"]
             out[self.first] = np.matmul(np.matmul(T1, P), T1.T)
         return out
+
+
+def _gram_size(S21: sp.csr_matrix) -> int:
+    """Number of products in ``S21 D S21'`` over all columns (sum of squared column counts)."""
+    counts = np.diff(S21.tocsc().indptr)
+    return int(np.sum(counts.astype(np.int64) ** 2))
+
+
+def _gram_pattern(S: sp.csc_matrix, q2: int) -> tuple[sp.csc_matrix, np.ndarray]:
+    """``Q`` and flat positions such that ``(S D_v S')`` flattened at ``flat`` is ``Q v``.
+
+    Pairs of nonzeros are generated column by column, so ``Q`` is built directly in CSC form;
+    the distinct positions are found with a dense ``q2 x q2`` mark array (no sort).
+    """
+    counts = np.diff(S.indptr).astype(np.int64)
+    npairs = counts ** 2
+    total = int(npairs.sum())
+    first = np.repeat(np.cumsum(npairs) - npairs, npairs)
+    within = np.arange(total, dtype=np.int64) - first
+    n = np.repeat(counts, npairs)
+    start = np.repeat(S.indptr[:-1].astype(np.int64), npairs)
+    a = start + within // n
+    b = start + within % n
+    flat_all = S.indices[a].astype(np.int64) * q2 + S.indices[b]
+    mark = np.zeros(q2 * q2, dtype=bool)
+    mark[flat_all] = True
+    flat = np.flatnonzero(mark)
+    position = np.cumsum(mark, dtype=np.int64) - 1
+    indptr = np.concatenate([[0], np.cumsum(npairs)])
+    Q = sp.csc_matrix((S.data[a] * S.data[b], position[flat_all], indptr),
+                      shape=(flat.size, S.shape[1]))
+    return Q, flat

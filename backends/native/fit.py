@@ -13,10 +13,11 @@ from typing import Literal
 
 import numpy as np
 
+from .blas import single_threaded_blas
 from .blocked import BlockedSystem
 from .design import Design
 from .objective import Factorization, LmmSystem, profiled_deviance
-from .optimizer import OptimResult, fd_gradient, fd_hessian_pd, minimize_bobyqa, newton_polish
+from .optimizer import OptimResult, Polished, minimize_bobyqa, newton_polish
 from .single import SingleFactorSystem
 from .theta import ThetaLayout
 
@@ -73,6 +74,12 @@ class LmmFit:
 def fit_design(design: Design, reml: bool = True, path: Path = "auto",
                theta0: np.ndarray | None = None, check: bool = True) -> LmmFit:
     """Optimise theta for a prepared design and run the post-fit checks."""
+    with single_threaded_blas():
+        return _fit_design(design, reml, path, theta0, check)
+
+
+def _fit_design(design: Design, reml: bool, path: Path, theta0: np.ndarray | None,
+                check: bool) -> LmmFit:
     t0 = time.perf_counter()
     layout = ThetaLayout.for_factors(design.factors)
     system = make_system(design, layout, path)
@@ -82,28 +89,37 @@ def fit_design(design: Design, reml: bool = True, path: Path = "auto",
     opt = minimize_bobyqa(f, x0, lower)
     # A diagonal element a hair above 0 is a boundary optimum: snap it if that is no worse.
     snapped = np.where((layout.diagonal_mask()) & (np.abs(opt.theta) < 1e-7), 0.0, opt.theta)
-    if not np.array_equal(snapped, opt.theta) and f(snapped) <= opt.value:
-        opt.theta, opt.value = snapped, f(snapped)
-    theta, value, used = newton_polish(f, opt.theta, opt.value, lower)
-    opt.evaluations += used
-    if value < opt.value:
-        opt.messages.append(f"Newton polish lowered the objective by {opt.value - value:.3g}")
-        opt.theta, opt.value = theta, value
+    if not np.array_equal(snapped, opt.theta):
+        fs = f(snapped)
+        opt.evaluations += 1
+        if fs <= opt.value:
+            opt.theta, opt.value = snapped, fs
+    if check:
+        pol = newton_polish(f, opt.theta, opt.value, lower)
+        opt.evaluations += pol.evaluations
+        if pol.value < opt.value:
+            opt.messages.append(f"{pol.steps} Newton step(s) lowered the objective by "
+                                f"{opt.value - pol.value:.3g}")
+            opt.theta, opt.value = pol.x, pol.value
+        checks = run_checks(pol, opt, layout, design)
+    else:
+        checks = Checks(math.nan, np.zeros(0), np.zeros(0, bool), None, None, False)
     fact = system.factorize(opt.theta, keep=True)
-    checks = run_checks(f, opt, layout, design) if check else Checks(
-        math.nan, np.zeros(0), np.zeros(0, bool), None, None, False)
     return LmmFit(design, layout, system, reml, opt, fact, checks, time.perf_counter() - t0)
 
 
-def run_checks(f, opt: OptimResult, layout: ThetaLayout, design: Design) -> Checks:
+def run_checks(pol: Polished, opt: OptimResult, layout: ThetaLayout, design: Design) -> Checks:
     """Gradient, Hessian and singularity checks, with plain-language warnings."""
-    lower = layout.lower_bounds()
     theta = opt.theta
-    grad, at_bound = fd_gradient(f, theta, lower)
+    grad, at_bound = pol.gradient, pol.at_bound
     # At an active bound only a gradient pushing *into* the infeasible side is acceptable.
     free_grad = np.where(at_bound, np.minimum(grad, 0.0), grad)
     max_grad = float(np.max(np.abs(free_grad))) if grad.size else 0.0
-    pd_ok, min_ev = fd_hessian_pd(f, theta, ~at_bound)
+    pd_ok: bool | None = None
+    min_ev: float | None = None
+    if pol.hessian is not None and pol.hessian.size:
+        min_ev = float(np.min(np.linalg.eigvalsh(pol.hessian)))
+        pd_ok = min_ev > 0
     diag = layout.diagonal_mask()
     singular = bool(np.any(diag & (np.abs(theta) < SINGULAR_TOL)))
     warnings: list[str] = []
