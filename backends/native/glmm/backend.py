@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from backends.base import FitJob
 from harness.results import FitResult, Provenance
 from harness.spec import Model
@@ -55,8 +57,18 @@ def python_call(model: Model, factors: list[str], options: dict[str, Any]) -> st
 def fit_glmm_job(job: FitJob, factors: list[str], options: dict[str, Any],
                  provenance: Provenance) -> FitResult:
     model = job.model
+    try:
+        res = _fit(job, factors, options)
+    except (RuntimeError, np.linalg.LinAlgError) as e:     # PirlsError is a RuntimeError
+        return FitResult.failed(job.spec.id, "native", "error", f"{type(e).__name__}: {e}")
+    provenance.call = python_call(model, factors, options)
+    return to_fit_result(res, job.spec.id, provenance)
+
+
+def _fit(job: FitJob, factors: list[str], options: dict[str, Any]):
+    model = job.model
     integ = model.integration
-    res = fit_glmm(model.formula, job.data, family=model.family,  # type: ignore[arg-type]
+    return fit_glmm(model.formula, job.data, family=model.family,  # type: ignore[arg-type]
                    link=model.resolved_link,
                    integration=integ.method if integ else "laplace",
                    points=integ.points if integ else 1,
@@ -64,5 +76,3 @@ def fit_glmm_job(job: FitJob, factors: list[str], options: dict[str, Any],
                    offset=options.get("offset"), factors=factors,
                    intercept_last=bool(options.get("intercept_last", True)),
                    laplace=options.get("laplace", "glmer"))
-    provenance.call = python_call(model, factors, options)
-    return to_fit_result(res, job.spec.id, provenance)

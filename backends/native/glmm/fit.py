@@ -330,8 +330,7 @@ def _stage1(prob: Problem, p: int) -> tuple[np.ndarray, np.ndarray, int, float, 
         state["u"], state["beta"] = jm.u, jm.beta
         return jm.deviance
 
-    res = minimize_bobyqa(f, layout.initial(), layout.lower_bounds(), ftol_abs=1e-6,
-                          xtol_abs=1e-6)
+    res = minimize_bobyqa(f, layout.initial(), layout.lower_bounds())
     jm = joint_modes(prob, res.theta, state["beta"], np.zeros_like(state["u"]))
     se_beta = np.sqrt(np.clip(np.diag(jm.beta_cov), 1e-12, None))
     scale_theta = np.maximum(0.1 * np.abs(res.theta), 0.01)

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..optimizer import fd_gradient, fd_hessian, minimize_bobyqa, newton_polish
+# Only the two optimiser entry points are reused (their signatures are the stable part of the
+# LMM module); the finite differences here are in standard-error units, which theirs are not.
+from ..optimizer import minimize_bobyqa, newton_polish
 
 SHIFT = 4.0
 
@@ -32,8 +34,7 @@ class Optimum:
 
 
 def minimise(fun: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
-             scale: np.ndarray, ftol_abs: float = 1e-8, xtol_abs: float = 1e-7,
-             polish: bool = True) -> Optimum:
+             scale: np.ndarray, polish: bool = True) -> Optimum:
     """Minimise ``fun`` from ``x0`` subject to ``x >= lower`` (BOBYQA, then Newton polish)."""
     s = np.asarray(scale, dtype=float)
 
@@ -45,7 +46,7 @@ def minimise(fun: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarr
 
     zl = np.where(np.isfinite(lower), (lower - x0) / s + SHIFT, -np.inf)
     z0 = np.full(x0.size, SHIFT)
-    res = minimize_bobyqa(g, z0, zl, ftol_abs=ftol_abs, xtol_abs=xtol_abs)
+    res = minimize_bobyqa(g, z0, zl)
     z, val, evals = res.theta, res.value, res.evaluations
     msgs = list(res.messages)
     if polish and math.isfinite(val):
@@ -68,15 +69,38 @@ def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, free: np.ndarray,
     deviance is quadratic over them. Returned on the original scale.
     """
     s = np.asarray(scale, dtype=float)
-    Hz = fd_hessian(lambda z: fun(x + s * z), np.zeros_like(x), free, h)
-    sf = s[free]
+    idx = np.flatnonzero(free)
+    f0 = fun(x)
+
+    def at(*steps: tuple[int, float]) -> float:
+        y = x.copy()
+        for i, t in steps:
+            y[i] += t * s[i]
+        return fun(y)
+
+    Hz = np.zeros((idx.size, idx.size))
+    for a, i in enumerate(idx):
+        Hz[a, a] = (at((i, h)) - 2 * f0 + at((i, -h))) / h ** 2
+        for b in range(a):
+            j = idx[b]
+            Hz[a, b] = Hz[b, a] = (at((i, h), (j, h)) - at((i, h), (j, -h))
+                                   - at((i, -h), (j, h)) + at((i, -h), (j, -h))) / (4 * h * h)
+    sf = s[idx]
     return Hz / np.outer(sf, sf)
 
 
 def gradient(fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray,
              scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Finite-difference gradient on the original scale and the at-bound mask."""
+    """Finite-difference gradient on the original scale and the at-bound mask (steps of 1e-4
+    standard errors; forward differences at an active bound)."""
     s = np.asarray(scale, dtype=float)
-    zl = np.where(np.isfinite(lower), (lower - x) / s, -np.inf)
-    gz, at = fd_gradient(lambda z: fun(x + s * z), np.zeros_like(x), zl, h=1e-4)
-    return gz / s, at
+    h = 1e-4
+    at_bound = (x - lower) / s <= h
+    f0 = fun(x)
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h * s[i]
+        g[i] = ((fun(x + e) - f0) / h if at_bound[i]
+                else (fun(x + e) - fun(x - e)) / (2 * h))
+    return g / s, at_bound
