@@ -59,9 +59,8 @@ class NativeBackend(Backend):
 
     def unsupported_reason(self, model: Model) -> str | None:
         if model.family != "gaussian":
-            if model.parsed.has_random:
-                return "native GLMMs are not implemented yet (issue 7)"
-            return f"native single-level {model.family} models are not implemented yet (issue 7)"
+            from .glmm.backend import glmm_unsupported_reason  # issue 7: native GLMMs
+            return glmm_unsupported_reason(model)
         return None
 
     def fit(self, job: FitJob) -> FitResult:
@@ -74,6 +73,17 @@ class NativeBackend(Backend):
             if reason:
                 return FitResult.failed(job.spec.id, self.name, self.unsupported_status, reason)
             ref = dict(model.reference_level) or None
+            if model.family != "gaussian":  # issue 7: native GLMMs (backends/native/glmm)
+                from .glmm.backend import fit_glmm_job
+                settings = job.spec.backends.get(self.name)  # type: ignore[call-overload]
+                prov = Provenance(backend=self.name, mode="live", software=software_versions(),
+                                  platform=f"{platform.platform()} ({sys.implementation.name})",
+                                  data_sha256=job.data_sha256,
+                                  date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                result = fit_glmm_job(job, factors, dict(settings.options) if settings else {},
+                                      prov)
+                result.timings["fit"] = time.perf_counter() - start
+                return result
             if model.parsed.has_random:
                 from . import lmm
                 res = lmm(model.formula, job.data, reml=model.method == "REML", factors=factors,

@@ -33,11 +33,15 @@ def test_registry_and_availability():
     assert a.ok and dict(a.versions).keys() == {"numpy", "scipy", "nlopt"}
 
 
-def test_glmm_is_pending_not_estimable():
+def test_glmm_supported_and_multinomial_pending():
+    # issue 7: one-factor GLMMs are native (backends/native/glmm); multinomial is not.
     b = NativeBackend()
     s = spec("y ~ x + (1 | g)", method="ML", family="binomial",
              model={"integration": {"method": "laplace"}})
-    assert "issue 7" in b.unsupported_reason(s.model)
+    assert b.unsupported_reason(s.model) is None
+    m = spec("y ~ x + (1 | g)", method="ML", family="multinomial",
+             model={"integration": {"method": "laplace"}})
+    assert "not implemented" in b.unsupported_reason(m.model)
     assert b.unsupported_status == "pending"
     assert b.unsupported_reason(spec("y ~ x + (1 | g)").model) is None
 
