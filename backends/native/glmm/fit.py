@@ -216,7 +216,9 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
     value = f_final(x)
 
     # ---- checks, covariance, random effects ----------------------------------------------------
-    scale = _scale_from_hessian(f_final, x, lower, scale0, fallback_only=True)
+    # Finite differences in units of approximate SEs: stage 1's (Laplace fits) or the Laplace
+    # Hessian's (quadrature fits); one Hessian at the optimum serves the SEs and the check.
+    scale = scale0 if integration != "aghq" else scale
     grad, at_bound = gradient(f_final, x, lower, scale)
     free_grad = np.where(at_bound, np.minimum(grad * scale, 0.0), grad * scale)
     max_grad = float(np.max(np.abs(free_grad)))
@@ -338,8 +340,7 @@ def _stage1(prob: Problem, p: int) -> tuple[np.ndarray, np.ndarray, int, float, 
             res.evaluations, jm.deviance, jm.eta)
 
 
-def _scale_from_hessian(f, x: np.ndarray, lower: np.ndarray, fallback: np.ndarray,
-                        fallback_only: bool = False) -> np.ndarray:
+def _scale_from_hessian(f, x: np.ndarray, lower: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     """Approximate standard errors of every parameter (a cheap Hessian at ``x``), used as the
     optimiser's and the finite differences' scale; ``fallback`` where they are not usable."""
     free = np.isinf(lower) | (x - lower > 1e-6)
@@ -352,8 +353,6 @@ def _scale_from_hessian(f, x: np.ndarray, lower: np.ndarray, fallback: np.ndarra
     out = fallback.copy()
     ok = np.isfinite(se) & (se > 0)
     out[np.flatnonzero(free)[ok]] = se[ok]
-    if fallback_only:
-        return out
     return out
 
 

@@ -78,13 +78,18 @@ def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, free: np.ndarray,
             y[i] += t * s[i]
         return fun(y)
 
+    # Diagonal from f(x +- h e_i); off-diagonals from the symmetric 2-point formula
+    # (f(++) - f(+.) - f(.+) + 2 f0 - f(-.) - f(.-) + f(--)) / 2h^2, O(h^2) like the 4-point one
+    # at half the cost: 1 + n + n^2 evaluations.
+    plus = {i: at((i, h)) for i in idx}
+    minus = {i: at((i, -h)) for i in idx}
     Hz = np.zeros((idx.size, idx.size))
     for a, i in enumerate(idx):
-        Hz[a, a] = (at((i, h)) - 2 * f0 + at((i, -h))) / h ** 2
+        Hz[a, a] = (plus[i] - 2 * f0 + minus[i]) / h ** 2
         for b in range(a):
             j = idx[b]
-            Hz[a, b] = Hz[b, a] = (at((i, h), (j, h)) - at((i, h), (j, -h))
-                                   - at((i, -h), (j, h)) + at((i, -h), (j, -h))) / (4 * h * h)
+            Hz[a, b] = Hz[b, a] = (at((i, h), (j, h)) - plus[i] - plus[j] + 2 * f0 - minus[i]
+                                   - minus[j] + at((i, -h), (j, -h))) / (2 * h * h)
     sf = s[idx]
     return Hz / np.outer(sf, sf)
 
