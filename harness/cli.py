@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data-dir", type=Path, default=None)
 
     sub.add_parser("doctor", help="what is installed: Python, R, lme4, rpy2, Stata")
+    from backends.stata.cli import add_parser as add_stata_parser
+
+    add_stata_parser(sub)
     return p
 
 
@@ -100,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     try:
         return {"run": cmd_run, "fit": cmd_fit, "list": cmd_list, "show": cmd_show,
-                "data": cmd_data, "doctor": cmd_doctor}[args.command](args)
+                "data": cmd_data, "doctor": cmd_doctor,
+                "stata": lambda a: a.handler(a)}[args.command](args)
     except (SpecError, DatasetError, DataPreparationError, UsageError) as e:
         print(f"mlm-harness: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -264,6 +268,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         versions = ", ".join(f"{k} {v}" for k, v in a.versions)
         print(f"backend {name}: {'available' if a.ok else 'UNAVAILABLE'}"
               + (f" ({versions})" if versions else ""))
+        if a.ok and a.reason:
+            print(f"  note:   {a.reason}")
         if not a.ok:
             print(f"  reason: {a.reason}")
             if a.fix:

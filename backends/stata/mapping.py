@@ -338,7 +338,11 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
         cut = _CUT.match(coef) if eqname in ("/", "") else _CUT.match(eqname)
         if cut:
             var = record.cov(full, full)
-            thresholds.append(Parameter("threshold", None, cut.group(1), value,
+            # Canonical threshold names follow ordinal::clmm ("1|2" between categories 1 and
+            # 2). Stata's cut k is the k-th threshold; naming it "k|k+1" is exact for outcomes
+            # coded 1..K, which every ordinal model of the course uses.
+            k = int(cut.group(1))
+            thresholds.append(Parameter("threshold", None, f"{k}|{k + 1}", value,
                                         math.sqrt(var) if var is not None and var >= 0
                                         else None))
             n_estimated += 1

@@ -184,7 +184,7 @@ def test_meologit_cut_points_both_stripe_styles() -> None:
            "var(_cons[occ_ind_gp]):_cons": .154}
     for b in (new, old):
         p = pmap(record_to_result(record(spec, b), mode="batch"))
-        assert p["threshold/1"].estimate == 2.35 and p["threshold/2"].estimate == 4.18
+        assert p["threshold/1|2"].estimate == 2.35 and p["threshold/2|3"].estimate == 4.18
         assert p["ran_pars/occ_ind_gp/var__(Intercept)"].estimate == pytest.approx(.154)
         assert "fixed/(Intercept)" not in p
 
