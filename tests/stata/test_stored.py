@@ -103,7 +103,7 @@ def test_export_import_round_trip(tmp_path: Path) -> None:
     assert p["ran_pars/school/sd__lrt"].estimate == pytest.approx(0.5)
     assert p["ran_pars/school/cor__(Intercept).lrt"].estimate == pytest.approx(math.tanh(0.3))
     p = {x.key: x for x in out["lab1.stata1.4.cen_ologit_ri"].parameters}
-    assert p["threshold/2"].estimate == 2.0
+    assert p["threshold/2|3"].estimate == 2.0
 
 
 def test_import_keeps_failed_models_out_of_the_store(tmp_path: Path) -> None:
