@@ -24,13 +24,14 @@ class RModel:
     """One lmer fit: where the data are, derived columns, formula, method."""
 
     id: str
-    data: str                      # path to a .dta or .csv file
+    data: str                      # path to a .dta or .csv file, or "r:<R expression>"
     formula: str
     reml: bool
     derive: tuple[tuple[str, str], ...] = ()   # (name, expression valid in R's with(d, ...))
     factors: tuple[str, ...] = ()
     repeats: int = 0               # >0: also time the fit this many times inside R
     control: str = ""              # e.g. "lmerControl(optCtrl = list(ftol_abs = 1e-12))"
+    ranef: bool = True             # also write conditional modes (large for big data)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -54,8 +55,12 @@ def _r_string(s: str) -> str:
 
 
 def _model_block(m: RModel, out: str) -> str:
-    read = (f"read.csv({_r_string(m.data)})" if m.data.endswith(".csv")
-            else f"foreign::read.dta({_r_string(m.data)}, convert.factors = FALSE)")
+    if m.data.startswith("r:"):
+        read = m.data[2:]
+    elif m.data.endswith(".csv"):
+        read = f"read.csv({_r_string(m.data)})"
+    else:
+        read = f"foreign::read.dta({_r_string(m.data)}, convert.factors = FALSE)"
     lines = [f"d <- {read}"]
     for name, expr in m.derive:
         lines.append(f"d[[{_r_string(name)}]] <- with(d, {expr})")
@@ -66,16 +71,22 @@ def _model_block(m: RModel, out: str) -> str:
     lines.append(f"m <- {fit}")
     timing = "NULL"
     if m.repeats:
-        lines.append(f"tm <- replicate({m.repeats}, system.time({fit})[['elapsed']])")
+        # elapsed and CPU (user + system) seconds of each repeat, data already in R
+        lines.append(f"tm <- replicate({m.repeats}, {{st <- system.time({fit}); "
+                     "c(elapsed = st[['elapsed']], cpu = st[['user.self']] + st[['sys.self']])})")
+        lines.append("tm <- list(elapsed = tm['elapsed', ], cpu = tm['cpu', ])")
         timing = "tm"
-    lines.append(f"write_fit(m, {_r_string(out)}, {timing})")
+    lines.append(f"write_fit(m, {_r_string(out)}, {timing}, "
+                 f"{'TRUE' if m.ranef else 'FALSE'})")
     return "\n".join(lines)
 
 
 _HEADER = r"""
 suppressPackageStartupMessages(library(lme4))
-write_fit <- function(m, path, timing) {
-  re <- as.data.frame(ranef(m, condVar = TRUE))
+write_fit <- function(m, path, timing, ranef_out = TRUE) {
+  re <- if (ranef_out) as.data.frame(ranef(m, condVar = TRUE)) else
+    data.frame(grpvar = character(), term = character(), grp = character(),
+               condval = numeric(), condsd = numeric())
   vc <- as.data.frame(VarCorr(m))
   out <- list(
     fixef = as.list(fixef(m)),

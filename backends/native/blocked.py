@@ -22,7 +22,7 @@ from scipy.linalg import cholesky, solve_triangular
 
 from .design import Design, FactorBlock
 from .kernels import (batched_backward, batched_cholesky, batched_forward, batched_logdet,
-                      group_crossprod, sandwich)
+                      group_crossprod, left_multiply, sandwich)
 from .objective import Factorization, upper_cholesky
 from .theta import BlockLayout, ThetaLayout
 
@@ -74,6 +74,7 @@ class BlockedSystem:
         self.E2 = np.asarray(Z2.T @ XY)
         self.scalar2 = all(factors[i].k == 1 for i in self.rest)
         self._lam2, self._lam2_src = self._lambda_structure()
+        self._lam2_rows = np.repeat(np.arange(self.q2), np.diff(self._lam2.indptr))
         if self.scalar2:
             # theta index of each of block 2's random effects (one per level, in order)
             self._lam_scalar = np.concatenate(
@@ -131,7 +132,12 @@ class BlockedSystem:
                             shape=(self.q2, self.q2))
         return lam, s[lam.data.astype(int) - 1]
 
-    def _lambda2(self, theta: np.ndarray) -> sp.csr_matrix:
+    def _lambda2(self, theta: np.ndarray) -> sp.csr_matrix | np.ndarray:
+        """Block 2's Lambda: dense when block 2 is handled densely (small), sparse otherwise."""
+        if self.mode in ("dense", "none"):
+            lam = np.zeros((self.q2, self.q2))
+            lam[self._lam2_rows, self._lam2.indices] = theta[self._lam2_src]
+            return lam
         lam = self._lam2.copy()
         lam.data = theta[self._lam2_src].astype(float)
         return lam
@@ -146,7 +152,7 @@ class BlockedSystem:
             A23 = lam[:, None] * self.E2
         else:
             lam = None
-            lam2t = lam2.T.tocsr()
+            lam2t = lam2.T if isinstance(lam2, np.ndarray) else lam2.T.tocsr()
             A22 = np.asarray((lam2t @ np.asarray(lam2t @ self.A22).T).T)  # Lambda' A Lambda
             A23 = np.asarray(lam2t @ self.E2)
         logdet = 0.0
@@ -159,7 +165,7 @@ class BlockedSystem:
             A11[:, idx, idx] += 1.0
             L1 = batched_cholesky(A11)
             logdet += batched_logdet(L1)
-            C1 = batched_forward(L1, np.matmul(T1.T, self.E1))          # (m1, k1, p+1)
+            C1 = batched_forward(L1, left_multiply(T1, self.E1))          # (m1, k1, p+1)
             Linv1 = batched_forward(L1, np.broadcast_to(np.eye(self.k1), L1.shape))
             W = np.matmul(T1, Linv1.transpose(0, 2, 1))                 # T1 L1^{-T} per level
             C1f = C1.reshape(-1, self.p + 1)

@@ -27,7 +27,7 @@ from formulaic import model_matrix
 
 from harness.formula import ModelFormula, RandomTerm, parse_formula
 
-from .names import level_label, r_column_name
+from .names import level_label, level_labels, r_column_name
 
 _CALL = re.compile(r"\b(factor|C)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)")
 
@@ -112,13 +112,13 @@ def build_design(formula: str | ModelFormula, data: pd.DataFrame,
         raise DesignError("no complete rows: every row has a missing value in a model variable")
 
     call_style, categorical = _categorical_variables(mf, frame, factors)
-    fixed_frame = frame.copy()
+    fixed_frame = frame.copy() if categorical else frame
     for var in categorical:
         fixed_frame[var] = _as_r_factor(fixed_frame[var], (reference or {}).get(var))
     rhs = _CALL.sub(lambda m: f"C({m.group(2)})", mf.fixed)
-    X_df = model_matrix(rhs, fixed_frame, na_action="raise")
-    x_names = [r_column_name(str(c), call_style) for c in X_df.columns]
-    X = np.asarray(X_df, dtype=float)
+    X_mm = model_matrix(rhs, fixed_frame, na_action="raise", output="numpy")
+    x_names = [r_column_name(str(c), call_style) for c in X_mm.model_spec.column_names]
+    X = np.asarray(X_mm, dtype=float)
     y = _numeric(frame[mf.response], mf.response)
     blocks = _factor_blocks(mf.random, frame)
     return Design(formula=mf, y=y, X=np.ascontiguousarray(X), x_names=x_names, factors=blocks,
@@ -185,11 +185,15 @@ def group_codes(frame: pd.DataFrame, group: str) -> tuple[np.ndarray, list[str]]
     Levels are sorted (numerically for numeric columns) so labels and ordering are reproducible;
     only observed combinations of an interaction are kept, as lme4 does.
     """
+    variables = group.split(":")
+    if len(variables) == 1:
+        c, uniq = _factorize_sorted(frame[group].to_numpy())
+        return c, level_labels(uniq)
     codes: np.ndarray | None = None
     labels: list[list[str]] = []
-    for var in group.split(":"):
+    for var in variables:
         c, uniq = _factorize_sorted(frame[var].to_numpy())
-        lab = [level_label(u) for u in uniq]
+        lab = level_labels(uniq)
         if codes is None:
             codes, labels = c, [[s] for s in lab]
         else:

@@ -14,39 +14,48 @@ from __future__ import annotations
 import numpy as np
 
 from .design import Design
-from .kernels import (batched_backward, batched_cholesky, batched_forward, batched_logdet,
-                      group_crossprod, sandwich)
+from .kernels import (batched_backward, batched_forward, group_crossprod, soa_cholesky,
+                      soa_forward, soa_sandwich)
 from .objective import Factorization, upper_cholesky
 from .theta import ThetaLayout
 
 
 class SingleFactorSystem:
-    """Precomputed per-level cross-products for a model with exactly one grouping factor."""
+    """Precomputed per-level cross-products for a model with exactly one grouping factor.
+
+    Stored with the level index last (``D`` is ``(k, k, m)``, ``E`` is ``(k, p + 1, m)``) so the
+    per-evaluation work is vector operations on contiguous length-m arrays.
+    """
 
     def __init__(self, design: Design, layout: ThetaLayout):
         if len(design.factors) != 1:
             raise ValueError("SingleFactorSystem needs exactly one grouping factor")
         f = design.factors[0]
         self.layout = layout
-        self.k = f.k
+        self.k, self.m = f.k, f.m
         self.p = design.p
         XY = np.column_stack([design.X, design.y])
-        self.D = group_crossprod(f.codes, f.m, f.Z, f.Z)
-        self.E = group_crossprod(f.codes, f.m, f.Z, XY)
+        self.D = np.ascontiguousarray(group_crossprod(f.codes, f.m, f.Z, f.Z).transpose(1, 2, 0))
+        self.E = np.ascontiguousarray(group_crossprod(f.codes, f.m, f.Z, XY).transpose(1, 2, 0))
         self.G = XY.T @ XY
-        self._eye = np.arange(self.k)
 
     def factorize(self, theta: np.ndarray, keep: bool = False) -> Factorization:
         T = self.layout.blocks[0].T(theta)
-        A = sandwich(T, self.D)
-        A[:, self._eye, self._eye] += 1.0
-        L = batched_cholesky(A)
-        C = batched_forward(L, np.matmul(T.T, self.E))
-        C2 = C.reshape(-1, self.p + 1)
-        R = upper_cholesky(self.G - C2.T @ C2)
-        fact = Factorization(theta=np.array(theta, dtype=float), logdet_L=batched_logdet(L), R=R)
+        k, m, p1 = self.k, self.m, self.p + 1
+        A = soa_sandwich(T, self.D)
+        for a in range(k):
+            A[a, a] += 1.0
+        L = soa_cholesky(A)
+        TE = (T.T @ self.E.reshape(k, p1 * m)).reshape(k, p1, m)
+        C = soa_forward(L, TE)                                  # (k, p+1, m)
+        CtC = sum(C[a] @ C[a].T for a in range(k))
+        R = upper_cholesky(self.G - CtC)
+        logdet = 2.0 * float(sum(np.sum(np.log(L[a, a])) for a in range(k)))
+        fact = Factorization(theta=np.array(theta, dtype=float), logdet_L=logdet, R=R)
         if keep:
-            fact.extra.update(T=T, L=L, C=C)
+            # level-major copies for the once-only post-fit computations
+            fact.extra.update(T=T, L=np.ascontiguousarray(L.transpose(2, 0, 1)),
+                              C=np.ascontiguousarray(C.transpose(2, 0, 1)))
         return fact
 
     def conditional_modes(self, fact: Factorization, beta: np.ndarray) -> list[np.ndarray]:
