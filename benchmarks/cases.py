@@ -25,6 +25,8 @@ class Case:
     factors: tuple[str, ...] = ()
 
 
+_CENSUS = (("c_age", "10 * agegpt - 40"), ("c_age2", "c_age ** 2 - 1600"))
+
 CASES: tuple[Case, ...] = (
     Case("gcse_ri_ml", "gcse", "gcse ~ lrt + girl + factor(schgend) + (1 | school)", False),
     Case("gcse_ri_reml", "gcse", "gcse ~ lrt + girl + factor(schgend) + (1 | school)", True),
@@ -47,6 +49,14 @@ CASES: tuple[Case, ...] = (
          "+ (1 + expcon | hospital) + (1 | wardid)", False,
          derive=(("experhs", "expcon * hospsize"),)),
     Case("pupcross_reml", "pupcross", "achiev ~ 1 + (1 | pschool) + (1 | sschool)", True),
+    # Census (lab 1 Stata ex 1.5): occupation-by-industry groups crossed with
+    # religion-ethnicity groups, and ethnic groups nested in occupation-by-industry groups.
+    Case("census_crossed_ml", "censusmicroteaching11s",
+         "health1 ~ c_age + c_age2 + (1 | rel_eth_gp) + (1 | indus1ts:occupat1t)", False,
+         derive=_CENSUS + (("rel_eth_gp", "100 * cofbt + 10 * eths1t + relgs1t"),)),
+    Case("census_nested_ml", "censusmicroteaching11s",
+         "health1 ~ c_age + c_age2 + (1 | indus1ts:occupat1t) "
+         "+ (1 | indus1ts:occupat1t:eths1t)", False, derive=_CENSUS),
 )
 
 

@@ -240,24 +240,27 @@ class LmmResult:
         lines.append(f"{crit} at convergence: {self.objective:.4f}   logLik: {self.loglik:.4f}   "
                      f"AIC: {self.aic:.2f}   BIC: {self.bic:.2f}   df: {self.df}")
         lines.append("\nRandom effects:")
-        lines.append(f" {'Groups':<14}{'Name':<16}{'Variance':>12}{'Std.Dev.':>12}  Corr")
+        gw = max([len(f.name) for f in self.design.factors] + [8]) + 2
+        nw = max([len(c) for f in self.design.factors for c in f.columns] + [4]) + 2
+        lines.append(f" {'Groups':<{gw}}{'Name':<{nw}}{'Variance':>12}{'Std.Dev.':>12}  Corr")
         for f, cov in zip(self.design.factors, self.covariances().values()):
             sd, corr = sd_and_correlation(cov.to_numpy())
             for a, name in enumerate(f.columns):
                 cors = " ".join(f"{corr[a, b]:6.3f}" for b in range(a)
                                 if _same_term(f.term_sizes, a, b))
-                lines.append(f" {f.name if a == 0 else '':<14}{name:<16}{sd[a] ** 2:>12.5g}"
+                lines.append(f" {f.name if a == 0 else '':<{gw}}{name:<{nw}}{sd[a] ** 2:>12.5g}"
                              f"{sd[a]:>12.5g}  {cors}")
-        lines.append(f" {'Residual':<14}{'':<16}{self.sigma ** 2:>12.5g}{self.sigma:>12.5g}")
+        lines.append(f" {'Residual':<{gw}}{'':<{nw}}{self.sigma ** 2:>12.5g}{self.sigma:>12.5g}")
         groups = ", ".join(f"{f.name}, {f.m}" for f in self.design.factors)
         lines.append(f"Number of obs: {self.nobs}; groups: {groups}")
         if self.design.nobs_dropped:
             lines.append(f"({self.design.nobs_dropped} rows with missing values dropped)")
         lines.append("\nFixed effects:")
-        lines.append(f" {'':<24}{'Estimate':>12}{'Std. Error':>12}{'t value':>10}")
+        xw = max([len(n) for n in self.design.x_names] + [10]) + 2
+        lines.append(f" {'':<{xw}}{'Estimate':>12}{'Std. Error':>12}{'t value':>10}")
         se = self.std_errors
         for name, v in self.fixef.items():
-            lines.append(f" {name:<24}{v:>12.5g}{se[name]:>12.5g}{v / se[name]:>10.3f}")
+            lines.append(f" {name:<{xw}}{v:>12.5g}{se[name]:>12.5g}{v / se[name]:>10.3f}")
         d = self.diagnostics
         lines.append(f"\nOptimizer: {d.optimizer}, {d.evaluations} evaluations, "
                      f"max |gradient| {d.max_abs_gradient:.2g}, converged: {d.converged}")
