@@ -579,10 +579,24 @@ def backend_code(run: SpecRun) -> list[dict[str, str]]:
                 what = "code this backend would run (it did not run here)"
             except Exception:  # a backend that cannot even render must not break the report
                 code = ""
-        lang = {"lme4": "R", "stata": "Stata", "native": "Python"}.get(name, "")
-        out.append({"backend": name, "code": code, "what": what, "lang": lang,
-                    "id": "code-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)})
+        out.append(_code_entry(name, code, what))
+    try:  # backends not in this run (e.g. Stata without a licence): what they would run
+        from backends.base import backend_names, get_backend
+
+        for name in backend_names():
+            if name not in run.results:
+                code = get_backend(name).render(run.spec)
+                if code:
+                    out.append(_code_entry(name, code, "not run here: the code it would run"))
+    except Exception:  # rendering is a courtesy; it must never break the report
+        pass
     return out
+
+
+def _code_entry(name: str, code: str, what: str) -> dict[str, str]:
+    lang = {"lme4": "R", "stata": "Stata", "native": "Python"}.get(name, "")
+    return {"backend": name, "code": code, "what": what, "lang": lang,
+            "id": "code-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)}
 
 
 def used_known_differences(comp: SpecComparison) -> list[dict[str, str]]:
