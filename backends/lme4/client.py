@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -194,25 +193,34 @@ class RWorker:
 
 
 class WorkerPool:
-    """One lazily created worker per calling thread."""
+    """One worker per calling thread, created lazily, reused, and inherited across threads.
+
+    A thread's worker stays with that thread. When a thread ends (a ThreadPoolExecutor of a
+    finished suite run), its worker is idle for good: the next thread that needs one adopts it
+    instead of paying R's start-up again, so repeated parallel runs keep at most as many R
+    processes as their largest pool had threads.
+    """
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._all: weakref.WeakSet[RWorker] = weakref.WeakSet()
+        self._owners: dict[RWorker, threading.Thread] = {}
         self._lock = threading.Lock()
 
     def get(self) -> RWorker:
         worker = getattr(self._local, "worker", None)
-        if worker is None:
-            worker = RWorker()
-            self._local.worker = worker
-            with self._lock:
-                self._all.add(worker)
+        if worker is not None:
+            return worker
+        me = threading.current_thread()
+        with self._lock:
+            orphan = next((w for w, t in self._owners.items() if not t.is_alive()), None)
+            worker = orphan or RWorker()
+            self._owners[worker] = me
+        self._local.worker = worker
         return worker
 
     def workers(self) -> list[RWorker]:
         with self._lock:
-            return list(self._all)
+            return list(self._owners)
 
     def close(self) -> None:
         for w in self.workers():
