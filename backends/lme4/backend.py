@@ -10,6 +10,14 @@ sent column by column (float64 bytes; never a whole-frame pandas2ri conversion, 
 the call with every warning captured and extracts the numbers (``extract.R``);
 :mod:`backends.lme4.convert` builds the canonical result, which carries the exact call and a
 self-contained R script (:mod:`backends.lme4.rscript`).
+
+Statistics, stated once for every kind of fit: ``loglik`` is ``logLik(fit)`` (the REML
+log-likelihood for REML fits); ``deviance`` is ``-2 * loglik`` for ML-type fits, as
+``summary.merMod`` prints it (lme4's ``deviance()`` of a GLMM and ``glm``'s residual deviance mean
+other things), and None for REML fits, whose ``reml_criterion`` is ``REMLcrit(fit)``;
+``df`` is the number of estimated parameters (``attr(logLik(fit), "df")``). Gaussian ``method:
+ML`` without random effects is fitted by ``glm`` and reports the ML sigma ``sqrt(RSS/n)``; its
+standard errors keep glm's ``RSS/(n-p)`` dispersion (said in ``diagnostics.messages``).
 """
 
 from __future__ import annotations
