@@ -14,6 +14,9 @@ A tolerance depends on three things:
   different estimators: REML vs ML, Laplace vs quadrature — not expected to agree; a loose,
   labelled tolerance, and a larger gap is *explained* by the estimator difference, never silent).
 
+Variance-parameter rows are stated on the sd scale; for variances and covariances the relative
+tolerance is doubled (a relative error e in an sd is 2e in its square).
+
 Every default is a row of :data:`POLICY` with its reason, and the report prints the table
 (:func:`policy_table`). A spec overrides any of them with ``tolerances: {<selector>: <relative>}``
 where the selector is an exact key (``fixed/lrt``), a key with ``:std_error``, a glob
@@ -270,6 +273,12 @@ def _override(spec: Spec, key: str, quantity: str, qclass: str) -> tuple[str, fl
     return None
 
 
+def _squared_scale(key: str) -> bool:
+    """Variances and covariances: a relative error in an sd doubles in its square."""
+    term = key.rsplit("/", 1)[-1]
+    return key.startswith("ran_pars/") and term.startswith(("var__", "cov__"))
+
+
 def tolerance_for(spec: Spec, key: str, quantity: str, pair: str,
                   half_unit: float | None = None, model: str | None = None,
                   se: float | None = None) -> Tolerance:
@@ -295,12 +304,15 @@ def tolerance_for(spec: Spec, key: str, quantity: str, pair: str,
     if pair == "printed":
         assert half_unit is not None
         engine = policy_row("engines", model, qclass, base)
-        rel = engine.relative
+        rel = engine.relative * (2 if _squared_scale(key) else 1)
         return Tolerance(relative=rel,
                          absolute_floor=half_unit + max(engine.absolute, se_floor) + 1e-12,
                          rule=f"printed value: half a unit in the last digit ({half_unit:g}) "
                               f"+ {model} engine allowance (rel {rel:g})", **meta)
     row = policy_row(pair, model, qclass, base)
+    if _squared_scale(key):
+        row = Default(row.pair, row.model, row.quantity, 2 * row.relative, row.absolute,
+                      row.reason)
     if se_floor > row.absolute:
         row = Default(row.pair, row.model, row.quantity, row.relative, se_floor, row.reason)
     label = {"engines": "same estimator", "estimators": "different estimators (loose)"}.get(
