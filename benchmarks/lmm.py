@@ -19,6 +19,7 @@ Timing rules, chosen to favour neither side:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -77,11 +78,11 @@ def build_tasks(args: argparse.Namespace, tmp: Path) -> list[Task]:
                           str(dataset_path(c.dataset)), 1.0, "<= 1", args.repeats,
                           args.repeats, c.factors, c.derive))
     if not args.skip_insteval:
-        csv = tmp / "insteval.csv"
-        subprocess.run(["Rscript", "-e", f"write.csv(lme4::InstEval, '{csv}', row.names = FALSE)"],
+        inst = tmp / "insteval.csv"
+        subprocess.run(["Rscript", "-e", f"write.csv(lme4::InstEval, '{inst}', row.names = FALSE)"],
                        check=True, capture_output=True)
         tasks.append(Task("InstEval", INSTEVAL_FORMULA, True,
-                          (lambda: pd.read_csv(csv)), "r:lme4::InstEval", 0.2, "<= 1/5",
+                          (lambda inst=inst: pd.read_csv(inst)), "r:lme4::InstEval", 0.2, "<= 1/5",
                           args.insteval_repeats, args.insteval_repeats, factors=("service",)))
     goals = {10_000: (None, "-"), 100_000: (0.1, "<= 1/10"), 1_000_000: (0.02, "<= 1/50")}
     for n in args.sizes:
@@ -95,12 +96,19 @@ def build_tasks(args: argparse.Namespace, tmp: Path) -> list[Task]:
     return tasks
 
 
-def run_r(tasks: list[Task]) -> None:
-    models = [RModel(t.id, t.r_data, t.formula, t.reml, t.derive, t.factors,
-                     repeats=t.r_repeats, ranef=False) for t in tasks]
-    results = run_lme4(models, timeout=6 * 3600)
+def run_r(tasks: list[Task], cache: Path | None, reuse: bool) -> None:
+    """lme4 timings; saved to ``cache`` so a later failure does not cost the (long) R run."""
+    if reuse and cache and cache.exists():
+        results = json.loads(cache.read_text())
+        print(f"  reusing lme4 results from {cache}", flush=True)
+    else:
+        models = [RModel(t.id, t.r_data, t.formula, t.reml, t.derive, t.factors,
+                         repeats=t.r_repeats, ranef=False) for t in tasks]
+        results = run_lme4(models, timeout=6 * 3600)
+        if cache:
+            cache.write_text(json.dumps(results))
     for t in tasks:
-        t.r = results[t.id]
+        t.r = results.get(t.id, {"error": "not in the cached lme4 results"})
 
 
 def run_native(tasks: list[Task]) -> None:
@@ -169,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--large-repeats", type=int, default=3, help="repeats at 1e6 rows")
     ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--skip-insteval", action="store_true")
+    ap.add_argument("--r-cache", type=Path, default=Path(tempfile.gettempdir()) / "mlm_bench_lme4.json",
+                    help="where the lme4 results are saved")
+    ap.add_argument("--reuse-r", action="store_true",
+                    help="reuse the saved lme4 results instead of running R again")
     ap.add_argument("--write", type=Path, default=None,
                     help="write the table to this markdown file (e.g. docs/benchmarks.md)")
     args = ap.parse_args(argv)
@@ -182,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         tasks = build_tasks(args, Path(tmp))
         print(f"running lme4 {version} on {len(tasks)} models (R first, alone)...", flush=True)
         t0 = time.perf_counter()
-        run_r(tasks)
+        run_r(tasks, args.r_cache, args.reuse_r)
         print(f"  lme4 done in {time.perf_counter() - t0:.0f} s", flush=True)
         print("running native...", flush=True)
         run_native(tasks)
