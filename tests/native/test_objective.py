@@ -70,6 +70,7 @@ CASES = {
                  lambda: two_level(3, groups=7, size=6, sd_slope=0.5, unbalanced=True)),
     "crossed": ("y ~ x + (1 | a) + (1 | b)", lambda: crossed(4, na=7, nb=5, n=80)),
     "crossed_slope": ("y ~ x + (1 + x | a) + (1 | b)", lambda: crossed(5, na=6, nb=5, n=90)),
+    "rest_slope": ("y ~ x + (1 | a) + (1 + x | b)", lambda: crossed(10, na=20, nb=5, n=150)),
     "nested": ("y ~ x + (1 | top) + (1 | top:mid)",
                lambda: three_level(6, n_top=5, n_mid=3, n_low=4)),
 }
@@ -155,3 +156,45 @@ def test_missing_rows_are_dropped_and_counted():
     design = build_design("y ~ x + (1 | g)", df)
     assert design.n == len(df) - 3 and design.nobs_dropped == 3
     assert not pd.isna(design.X).any()
+
+
+@pytest.mark.parametrize("case", ["crossed", "crossed_slope", "rest_slope", "nested",
+                                  "three_factors"])
+@pytest.mark.parametrize("limits, mode", [((0, 10 ** 9), "gram"), ((0, 0), "sparse")])
+def test_large_system_modes_match_dense_reference(case, limits, mode, monkeypatch):
+    """The sparse and precomputed-pattern (gram) couplings, used for big data such as InstEval,
+    are forced on small problems here so the dense reference can check them."""
+    import backends.native.blocked as blocked
+
+    monkeypatch.setattr(blocked, "DENSE_LIMIT", limits[0])
+    monkeypatch.setattr(blocked, "GRAM_LIMIT", limits[1])
+    formula, make = CASES[case] if case in CASES else THREE_FACTORS
+    design = build_design(formula, make())
+    layout = ThetaLayout.for_factors(design.factors)
+    system = make_system(design, layout, "blocked")
+    scalar = all(f.k == 1 for f in design.factors)
+    assert system.mode == (mode if scalar or mode == "sparse" else "sparse")
+    rng = np.random.default_rng(5)
+    for theta in _thetas(layout, rng):
+        for reml in (False, True):
+            crit, beta, _, _, _ = reference(design, layout, theta, reml)
+            fact = system.factorize(theta)
+            assert profiled_deviance(fact, design.n, reml) == pytest.approx(crit, rel=1e-10)
+            np.testing.assert_allclose(fact.beta, beta, rtol=1e-8, atol=1e-10)
+    theta = _thetas(layout, rng)[1]
+    _, _, sigma, b_ref, cv_ref = reference(design, layout, theta, reml=False)
+    fact = system.factorize(theta, keep=True)
+    modes = np.concatenate([m.ravel() for m in system.conditional_modes(fact, fact.beta)])
+    np.testing.assert_allclose(modes, b_ref, rtol=1e-7, atol=1e-10)
+    cv = np.concatenate([np.diagonal(v, axis1=1, axis2=2).ravel()
+                         for v in system.conditional_variances(fact)])
+    np.testing.assert_allclose(sigma ** 2 * cv, cv_ref, rtol=1e-7, atol=1e-12)
+
+
+def _three_factor_data() -> pd.DataFrame:
+    df = crossed(9, na=8, nb=6, n=120)
+    df["c"] = np.random.default_rng(9).integers(1, 5, len(df))
+    return df
+
+
+THREE_FACTORS = ("y ~ x + (1 | a) + (1 | b) + (1 | c)", _three_factor_data)
