@@ -15,6 +15,7 @@ from pathlib import Path
 
 from backends.base import backend_names, get_backend
 from harness import __version__
+from harness.fitcache import default_cache_dir
 from harness.datasets import DatasetError, fetch, format_verify, verify
 from harness.results import FitResult
 from harness.runner import DataPreparationError, RunOptions, fit_one, prepare_data, run_specs
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, help="fits to run in parallel")
     run.add_argument("--data-dir", type=Path, default=None, help="folder with the datasets")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--cache-dir", type=Path, default=default_cache_dir(),
+                     help="keep finished fits here and reuse them when nothing that determines "
+                          "them changed (default: %(default)s)")
+    run.add_argument("--no-cache", action="store_true", help="refit everything")
     run.add_argument("--include-optional", action="store_true",
                      help="also run specs tagged 'optional' (e.g. the 4-million-row GCSE refits)")
 
@@ -131,12 +136,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_progress:
         from tqdm import tqdm
 
-        def progress(it):  # type: ignore[no-untyped-def]
-            return tqdm(it, total=len(specs) * len(backends), desc="fitting", unit="fit",
-                        file=sys.stderr)
+        def progress(it, total):  # type: ignore[no-untyped-def]
+            return tqdm(it, total=total, desc="fitting", unit="fit", file=sys.stderr)
 
     options = RunOptions(backends=backends, required=set(args.require), data_dir=args.data_dir,
-                         jobs=args.jobs)
+                         jobs=args.jobs, cache_dir=None if args.no_cache else args.cache_dir)
     suite = run_specs([(p, s) for p, s in specs], options, progress)
     data = write_report(suite, out)
     t = data["totals"]

@@ -45,8 +45,13 @@ def lr_statistics(spec: Spec, other: Spec, mine: FitResult, theirs: FitResult,
     return {"chi2": chi2, "df": df, "p": p}, note
 
 
-def replication_checks(check: CrossCheck, mine: FitResult, base: FitResult) -> list[Check]:
-    """Exact identities between a fit on R stacked copies and the base fit (ML)."""
+def replication_checks(check: CrossCheck, mine: FitResult, base: FitResult,
+                       renamed_groups: dict[str, str] | None = None) -> list[Check]:
+    """Exact identities between a fit on R stacked copies and the base fit (ML).
+
+    ``renamed_groups`` maps the replicated data's cluster id (``school2``) to the base's
+    (``school``) so variance parameters are compared too, not only fixed effects.
+    """
     times = float(check.times or 1)
     source_b = f"{base.backend}@{check.base} (x{check.times})"
     out: list[Check] = []
@@ -71,8 +76,12 @@ def replication_checks(check: CrossCheck, mine: FitResult, base: FitResult) -> l
     if mine.statistics.loglik is not None and base.statistics.loglik is not None:
         add("stat/loglik", "estimate", mine.statistics.loglik, times * base.statistics.loglik)
     base_params = base.parameter_map()
+    renamed = renamed_groups or {}
     for p in mine.parameters:
-        b = base_params.get(p.key)
+        key = p.key
+        if p.effect == "ran_pars" and p.group in renamed:
+            key = f"ran_pars/{renamed[p.group]}/{p.term}"
+        b = base_params.get(key)
         if b is None:
             continue
         add(p.key, "estimate", p.estimate, b.estimate)

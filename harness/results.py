@@ -58,6 +58,10 @@ class RandomEffect:
 
 @dataclass
 class Statistics:
+    """Fit statistics. ``deviance`` is always -2 x ``loglik`` for non-REML fits (what lme4's
+    ``deviance()`` returns for ML mixed models; not R's residual sum of squares for ``lm``) and
+    None for REML fits, which report ``reml_criterion`` instead."""
+
     nobs: int | None = None
     ngroups: dict[str, int] = field(default_factory=dict)
     loglik: float | None = None

@@ -22,6 +22,7 @@ from backends.base import Availability, FitJob, get_backend
 from harness.compare import Check, SpecComparison, compare_spec
 from harness.crosschecks import lr_statistics, replication_checks
 from harness.datasets import DatasetError, load_dataset
+from harness.fitcache import FitCache, fit_key, relabel
 from harness.derive import DeriveError, apply_derivations, evaluate_expr
 from harness.results import FitResult
 from harness.spec import Spec
@@ -57,6 +58,7 @@ class RunOptions:
     required: set[str] = field(default_factory=set)
     data_dir: Path | None = None
     jobs: int = 1
+    cache_dir: Path | None = None  # None: no on-disk fit cache (identical fits still run once)
 
 
 @dataclass
@@ -186,12 +188,49 @@ def cross_spec_checks(spec: Spec, by_id: dict[str, Spec],
                     values.setdefault(name, {})[f"stat/lr/{other.id}/{k}"] = v
                 notes.append(f"{name}: LR test against {other.id}: {note}")
             else:
-                checks.extend(replication_checks(cc, mine, theirs))
+                rep = spec.replicate
+                renamed = {rep.new_id: rep.cluster} if rep and rep.new_id else {}
+                checks.extend(replication_checks(cc, mine, theirs, renamed))
     return values, checks, notes
 
 
+def fit_all(specs: list[tuple[Path | None, Spec]], options: RunOptions,
+            prepared: dict[str, PreparedData],
+            progress: Callable[[Iterable, int], Iterable] | None = None,
+            ) -> dict[tuple[str, str], FitResult]:
+    """Fit every spec x backend, running each distinct fit once (see harness/fitcache.py)."""
+    disk = FitCache(options.cache_dir) if options.cache_dir else None
+    keys: dict[tuple[str, str], str] = {}
+    todo: dict[str, tuple[Spec, str]] = {}
+    done: dict[str, tuple[FitResult, str]] = {}
+    for _, spec in specs:
+        for name in options.backends:
+            key = fit_key(spec, name, prepared[spec.id].sha256)
+            keys[(spec.id, name)] = key
+            if key in todo or key in done:
+                continue
+            cached = disk.get(key) if disk else None
+            if cached is not None:
+                done[key] = (cached, "fit cache")
+            else:
+                todo[key] = (spec, name)
+
+    def work(item: tuple[str, tuple[Spec, str]]) -> tuple[str, FitResult]:
+        key, (spec, name) = item
+        return key, fit_one(spec, name, prepared[spec.id])
+
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        iterator = pool.map(work, list(todo.items()))
+        for key, result in (progress(iterator, len(todo)) if progress else iterator):
+            done[key] = (result, "same run")
+            if disk:
+                disk.put(key, result)
+    return {(spec_id, name): relabel(done[key][0], spec_id, done[key][1])
+            for (spec_id, name), key in keys.items()}
+
+
 def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
-              progress: Callable[[Iterable], Iterable] | None = None) -> SuiteRun:
+              progress: Callable[[Iterable, int], Iterable] | None = None) -> SuiteRun:
     """Prepare every spec's data first (fail fast on data errors), then fit and compare."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
@@ -206,17 +245,7 @@ def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
     if problems:
         raise DataPreparationError("\n".join(problems))
 
-    tasks = [(path, spec, name) for path, spec in specs for name in options.backends]
-    results: dict[tuple[str, str], FitResult] = {}
-
-    def work(task: tuple[Path | None, Spec, str]) -> tuple[str, str, FitResult]:
-        _, spec, name = task
-        return spec.id, name, fit_one(spec, name, prepared[spec.id])
-
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        iterator = pool.map(work, tasks)
-        for spec_id, name, result in (progress(iterator) if progress else iterator):
-            results[(spec_id, name)] = result
+    results = fit_all(specs, options, prepared, progress)
 
     by_id = {spec.id: spec for _, spec in specs}
     runs = []

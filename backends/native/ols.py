@@ -62,7 +62,7 @@ class OlsResult:
         n = self.design.n
         ll = self.loglik
         stats = Statistics(nobs=n, ngroups={self.cluster: self.n_clusters} if self.cluster else {},
-                           loglik=ll, deviance=-2 * ll if self.method == "ML" else self.rss,
+                           loglik=ll, deviance=-2 * ll,
                            aic=-2 * ll + 2 * self.df, bic=-2 * ll + math.log(n) * self.df,
                            df=self.df, nobs_dropped=self.design.nobs_dropped)
         return FitResult(spec_id=spec_id, backend="native", parameters=params, statistics=stats,
