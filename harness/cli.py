@@ -146,7 +146,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     t = data["totals"]
     print(f"{t['specs']} specs, {t['checks']} checks: {t['agree']} agree, {t['explained']} "
           f"explained, {t['unexplained']} unexplained, {t['pending']} pending, {t['errors']} "
-          f"errors, {t['unavailable']} unavailable, {t['not_estimable']} not estimable")
+          f"errors, {t['unavailable']} unavailable, {t['not_estimable']} not estimable, "
+          f"{t['info']} stated in words only")
     print(f"report: {out / 'index.html'}")
     failures = suite.required_failures()
     for msg in failures:

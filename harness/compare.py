@@ -152,7 +152,8 @@ def compare_spec(spec: Spec, results: dict[str, FitResult], nesting: list[str] |
                         None, frozenset(rv.key for rv in rvals))
         for name in names:
             comp.checks.extend(_reference_checks(comp, ok[name], ref_side, rvals))
-    _source_statuses(comp, results, [ref.id for ref, _ in refs])
+    _source_statuses(comp, results, [ref.id for ref, _ in refs],
+                     {ref.id for ref in spec.references if not ref.values})
     return comp
 
 
@@ -238,7 +239,9 @@ def _reference_checks(comp: SpecComparison, r: FitResult, ref: Side,
 
 
 def _source_statuses(comp: SpecComparison, results: dict[str, FitResult],
-                     ref_ids: list[str]) -> None:
+                     ref_ids: list[str], words_only: set[str]) -> None:
+    """Status per source. A reference with no numbers (the course states a conclusion in words)
+    is ``info``: there is nothing to check, and it is not waiting for anything either."""
     def counts(source: str) -> dict[str, int]:
         out = dict.fromkeys(VERDICTS, 0)
         for c in comp.checks:
@@ -259,6 +262,11 @@ def _source_statuses(comp: SpecComparison, results: dict[str, FitResult],
         source = f"ref:{ref_id}"
         n = counts(source)
         status = summarise(n)
+        if ref_id in words_only:
+            comp.sources.append(SourceStatus(source, "reference", "info",
+                                             "stated in words only; see the reference's note",
+                                             counts=n))
+            continue
         comp.sources.append(SourceStatus(source, "reference",
                                          "pending" if status == "ok" else status,
                                          "no backend result to check against" if status == "ok"

@@ -6,7 +6,7 @@ SVG plots, a few lines of inline JavaScript (filters, copy buttons) and no netwo
 line, machine, software, backends' availability), ``totals`` (``specs``, ``references`` — the
 number of reference values — ``checks``, and the counts of spec x source cells by status:
 ``agree``, ``explained``, ``unexplained``, ``pending``, ``errors``, ``unavailable``,
-``not_estimable``) and ``specs`` (per spec: ``id``, ``status``, ``backends`` {name: status},
+``not_estimable``, ``info`` — references the course states in words only) and ``specs`` (per spec: ``id``, ``status``, ``backends`` {name: status},
 ``references`` {id: status}, ``unexplained`` — the differing rows). Added keys (schema 1 still:
 keys are only ever added): ``totals.check_verdicts`` (checks by verdict), ``files`` (the report's
 files); per spec ``title``, ``dataset``, ``family``, ``method``, ``model_class``, ``page``,
@@ -103,7 +103,7 @@ def summary(suite: SuiteRun) -> dict[str, Any]:
                           for c in comp.checks if c.verdict == "explained"],
         })
     keys = ["agree", "explained", "unexplained", "pending", "errors", "unavailable",
-            "not_estimable"]
+            "not_estimable", "info"]
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "run": run_header(suite),

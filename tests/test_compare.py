@@ -96,3 +96,11 @@ def test_failed_backend_shows_status_and_no_checks():
     statuses = {s.source: s.status for s in comp.sources}
     assert statuses == {"native": "ok", "lme4": "unavailable"}
     assert not comp.checks
+
+
+def test_reference_stated_in_words_only_is_info_not_pending():
+    spec = make_spec(references=[{"id": "N16", "software": "Stata", "source": "lab", "method": "ML",
+                                  "note": "the LR test favours the random slope", "values": {}}])
+    comp = compare_spec(spec, {"native": result("native")})
+    (ref,) = [s for s in comp.sources if s.kind == "reference"]
+    assert ref.status == "info"
