@@ -19,9 +19,10 @@ import pandas as pd
 
 from .design import build_design
 from .fit import Path, fit_design
+from .ols import OlsResult, ols
 from .result import LmmResult
 
-__all__ = ["lmm", "LmmResult"]
+__all__ = ["lmm", "LmmResult", "ols", "OlsResult"]
 
 
 def lmm(formula: str, data: pd.DataFrame, reml: bool = True,

@@ -87,12 +87,13 @@ def _fit_design(design: Design, reml: bool, path: Path, theta0: np.ndarray | Non
     lower = layout.lower_bounds()
     x0 = layout.initial() if theta0 is None else np.asarray(theta0, dtype=float)
     opt = minimize_bobyqa(f, x0, lower)
-    # A diagonal element a hair above 0 is a boundary optimum: snap it if that is no worse.
+    # A diagonal element a hair above 0 is a boundary optimum: snap it if that is no worse up to
+    # rounding (the criterion depends on theta^2, so 1e-8 and 0 differ by ~1e-16 relative).
     snapped = np.where((layout.diagonal_mask()) & (np.abs(opt.theta) < 1e-7), 0.0, opt.theta)
     if not np.array_equal(snapped, opt.theta):
         fs = f(snapped)
         opt.evaluations += 1
-        if fs <= opt.value:
+        if fs <= opt.value + 1e-12 * (1.0 + abs(opt.value)):
             opt.theta, opt.value = snapped, fs
     if check:
         pol = newton_polish(f, opt.theta, opt.value, lower)

@@ -88,10 +88,16 @@ def test_three_level_nested_with_repeated_inner_ids():
 
 
 def test_zero_variance_is_reported_as_singular():
+    """Group means of the noise removed: less between-group spread than chance, so the ML and
+    REML estimates of the school variance are exactly 0 (a boundary optimum)."""
     df = two_level(5, groups=30, size=10, sd_int=0.0)
-    fit = lmm("y ~ x + (1 | g)", df, reml=True)
-    # Whether the estimate hits 0 exactly depends on the draw; with sd 0 it should be tiny.
-    if fit.theta[0] < 1e-4:
-        assert fit.diagnostics.singular
-        assert any("singular" in w for w in fit.diagnostics.warnings)
-    assert fit.theta[0] < 0.2
+    e = df["y"] - 1.0 - 0.5 * df["x"]
+    df["y"] = df["y"] - e.groupby(df["g"]).transform("mean")
+    for reml in (False, True):
+        fit = lmm("y ~ x + (1 | g)", df, reml=reml)
+        assert fit.theta[0] == 0.0
+        d = fit.diagnostics
+        assert d.singular and d.converged
+        assert any("singular fit" in w and "g" in w for w in d.warnings)
+        assert fit.covariances()["g"].iloc[0, 0] == 0.0
+        assert np.all(fit.ranef["g"].to_numpy() == 0.0)
