@@ -26,9 +26,8 @@ def _libraries() -> tuple[tuple[object, object], ...]:
     """(getter, setter) pairs of every OpenBLAS loaded in this process."""
     try:
         with open("/proc/self/maps") as fh:
-            paths = sorted({line.split()[-1] for line in fh
-                            if "openblas" in line.lower() and line.rstrip().endswith(".so")
-                            or ("openblas" in line.lower() and ".so" in line.split()[-1])})
+            paths = sorted({last for last in (line.split()[-1] for line in fh if line.strip())
+                            if "openblas" in last.lower() and ".so" in last})
     except OSError:
         return ()
     found = []
