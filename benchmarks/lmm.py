@@ -219,26 +219,42 @@ def r_blas() -> str:
         return "unknown"
 
 
+START, END = "<!-- benchmarks.lmm:start -->", "<!-- benchmarks.lmm:end -->"
+
+
 def write_markdown(path: Path, lines: list[str], info: dict[str, str], started: str,
                    args: argparse.Namespace) -> None:
-    body = [
-        "# Native LMM vs lme4: timings",
+    """Write the measured table between this script's markers, keeping everything else.
+
+    Other people's text in the same file (notes, other benchmarks) survives a re-run; a file
+    without the markers gets the section appended.
+    """
+    section = "\n".join([
+        START,
+        "## Measured table (written by `python -m benchmarks.lmm --write`)",
         "",
-        f"Measured {started} with `python -m benchmarks.lmm` ({REPO.name}); medians of "
-        f"{args.repeats} repeats ({args.insteval_repeats} for InstEval, {args.large_repeats} at "
-        "1e6 rows). lme4 is timed inside R with the data already in R; native around `lmm(...)` "
-        "with the data already in a DataFrame; R ran first, then native, never concurrently. "
-        "Ratios are native / lme4; goals are from issue 4 and judged on CPU time (see below).",
+        f"Measured {started}; medians of {args.repeats} repeats ({args.insteval_repeats} for "
+        f"InstEval, {args.large_repeats} at 1e6 rows). lme4 is timed inside R with the data "
+        "already in R; native around `lmm(...)` with the data already in a DataFrame; R ran "
+        "first, then native, never concurrently. Ratios are native / lme4; goals are from "
+        "issue 4, judged on CPU time.",
         "",
         *lines,
         "",
-        "## Machine",
+        "Machine:",
         "",
         *[f"- {k}: {v}" for k, v in info.items()],
-        "",
-    ]
+        END,
+    ])
+    text = path.read_text() if path.exists() else "# Native LMM vs lme4: timings\n\n"
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        after = rest.split(END, 1)[1]
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(body) + "\n")
+    path.write_text(text)
 
 
 if __name__ == "__main__":
