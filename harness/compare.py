@@ -86,6 +86,7 @@ class SpecComparison:
     notes: list[str] = field(default_factory=list)
     model_class: str = "LMM"
     blups: list[BlupAgreement] = field(default_factory=list)
+    likelihood_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -123,13 +124,17 @@ def _result_values(result: FitResult, spec: Spec, nesting: list[str]) -> dict[st
 def compare_spec(spec: Spec, results: dict[str, FitResult], nesting: list[str] | None = None,
                  extra_values: dict[str, dict[str, float]] | None = None,
                  extra_checks: list[Check] | None = None,
-                 notes: list[str] | None = None) -> SpecComparison:
+                 notes: list[str] | None = None,
+                 likelihood_at: dict[str, float] | None = None) -> SpecComparison:
     """Compare every ok backend with every other ok backend and with every reference value.
 
     ``extra_values`` ({backend: {key: value}}) and ``extra_checks`` come from checks that span
     two specs (LR tests, replication identities; see harness/crosschecks.py).
+    ``likelihood_at`` ({backend: loglik}) is the native log-likelihood at each engine's
+    estimates (gaussian mixed models), which lets the registry recognise a flat likelihood.
     """
-    comp = SpecComparison(spec=spec, results=results, notes=list(notes or []))
+    comp = SpecComparison(spec=spec, results=results, notes=list(notes or []),
+                          likelihood_at=dict(likelihood_at or {}))
     ok = {name: r for name, r in results.items() if r.status == "ok"}
     comp.model_class = model_class(spec.model.family, list(ok.values()))
     for name, r in ok.items():
@@ -163,7 +168,8 @@ def _judge(comp: SpecComparison, key: str, quantity: str, a: Side, b: Side, va: 
     if abs(va - vb) <= limit:
         return Check(key, quantity, a.name, b.name, va, vb, limit, tol.rule, "agree", note=note)
     peers = tuple(r for r in comp.results.values() if r.status == "ok")
-    found = explain(Context(comp.spec, key, quantity, a, b, va, vb, peers, limit))
+    found = explain(Context(comp.spec, key, quantity, a, b, va, vb, peers, limit,
+                            comp.likelihood_at))
     if found:
         kid, text = found
         return Check(key, quantity, a.name, b.name, va, vb, limit, tol.rule, "explained",

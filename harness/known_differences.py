@@ -54,6 +54,9 @@ class Context:
     value_b: float
     peers: tuple[FitResult, ...] = ()  # every ok live result of the spec
     limit: float = float("inf")  # this cell's tolerance (absolute)
+    # the native log-likelihood evaluated at each live engine's estimates (LMMs; see
+    # backends/native/evaluate.py): an optimizer-free view of which point is better
+    likelihood_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def family(self) -> str:
@@ -277,6 +280,35 @@ def _optimizer_stopped(c: Context) -> str | None:
     return None
 
 
+FLAT_LOGLIK = 1e-6  # log-likelihood units: well inside lme4's and native's optimizer tolerance
+
+
+def _flat_likelihood(c: Context) -> str | None:
+    """Two engines report different estimates that are equally good optima.
+
+    Evaluated by one engine (native), both parameter sets give the same log-likelihood to
+    within FLAT_LOGLIK, and each matches the log-likelihood its own engine reported, so neither
+    misreports its estimates: the likelihood is flat along this parameter, and the data do not
+    determine it more precisely than the two engines' difference.
+    """
+    ra, rb = c.a.result, c.b.result
+    if ra is None or rb is None or _norm_method(ra.provenance.method) != \
+            _norm_method(rb.provenance.method):
+        return None
+    la, lb = c.likelihood_at.get(ra.backend), c.likelihood_at.get(rb.backend)
+    if la is None or lb is None:
+        return None
+    for r, at in ((ra, la), (rb, lb)):
+        if r.statistics.loglik is None or abs(r.statistics.loglik - at) > FLAT_LOGLIK:
+            return None
+    if abs(la - lb) > FLAT_LOGLIK:
+        return None
+    return (f"flat likelihood: at {ra.backend}'s estimates the log-likelihood is {la:.10g}, at "
+            f"{rb.backend}'s {lb:.10g} (evaluated by the native engine; difference "
+            f"{abs(la - lb):.1g}); both are the optimum to within optimizer tolerance, so this "
+            "parameter is not determined more precisely than their difference")
+
+
 def _other_estimators(c: Context) -> str | None:
     ma, mb = c.methods()
     if ma and mb and ma != mb:
@@ -335,6 +367,13 @@ REGISTRY: tuple[KnownDifference, ...] = (
         "the other's estimates are the better optimum. (lme4 1.1-31 warns on several course "
         "models that Stata fits cleanly.)",
         _optimizer_stopped, "D18"),
+    KnownDifference(
+        "flat", "a flat likelihood",
+        "Two engines stop at different points that the native engine, evaluating both, finds "
+        "equally likely (to 1e-6 in log-likelihood), and each engine's reported likelihood "
+        "matches its estimates: both are optima, and the parameter is only determined to the "
+        "precision of their difference.",
+        _flat_likelihood, None),
     KnownDifference(
         "estimators", "other estimator differences",
         "The two sides state different estimation methods (e.g. OLS vs ML): they are not "

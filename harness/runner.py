@@ -165,6 +165,27 @@ def fit_one(spec: Spec, backend_name: str, data: PreparedData) -> FitResult:
     return result
 
 
+def likelihood_at(spec: Spec, data: PreparedData,
+                  results: dict[str, FitResult]) -> dict[str, float]:
+    """The native LMM log-likelihood at each ok engine's estimates (gaussian mixed models with
+    two or more ok engines); see backends/native/evaluate.py for why."""
+    from backends.native.evaluate import loglik_at
+
+    ok = {name: r for name, r in results.items() if r.status == "ok"}
+    if len(ok) < 2 or spec.model.family != "gaussian" or not spec.model.parsed.has_random:
+        return {}
+    factors = [c for c, t in spec.columns.items() if t == "factor"]
+    out = {}
+    for name, r in ok.items():
+        try:
+            value = loglik_at(spec.model_for(name), data.frame, factors, r)
+        except Exception:  # noqa: BLE001 - an evaluation failure only means no extra evidence
+            value = None
+        if value is not None:
+            out[name] = value
+    return out
+
+
 def cross_spec_checks(spec: Spec, by_id: dict[str, Spec],
                       results: dict[tuple[str, str], FitResult], backends: list[str],
                       ) -> tuple[dict[str, dict[str, float]], list[Check], list[str]]:
@@ -254,9 +275,11 @@ def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
         data = prepared[spec.id]
         extra_values, extra_checks, notes = cross_spec_checks(spec, by_id, results,
                                                               options.backends)
+        at = likelihood_at(spec, data, spec_results)
+        notes += [f"native log-likelihood at {name}'s estimates: {v:.10g}" for name, v in at.items()]
         runs.append(SpecRun(spec, path, data, spec_results,
                             compare_spec(spec, spec_results, data.nesting, extra_values,
-                                         extra_checks, notes)))
+                                         extra_checks, notes, at)))
     return SuiteRun(runs=runs, options=options, availability=availability, started=started,
                     seconds=time.perf_counter() - t0, command_line=" ".join(sys.argv),
                     platform=platform.platform())

@@ -104,3 +104,23 @@ def test_reference_stated_in_words_only_is_info_not_pending():
     comp = compare_spec(spec, {"native": result("native")})
     (ref,) = [s for s in comp.sources if s.kind == "reference"]
     assert ref.status == "info"
+
+
+def test_flat_likelihood_explains_only_when_both_points_are_equally_good():
+    a = result("native", b_lrt=0.559963, loglik=-14008.891170)
+    b = result("lme4", b_lrt=0.560100, loglik=-14008.891170)
+    same = compare_spec(make_spec(), {"native": a, "lme4": b},
+                        likelihood_at={"native": -14008.891170, "lme4": -14008.8911705})
+    lrt = [c for c in same.checks if c.key == "fixed/lrt" and c.quantity == "estimate"][0]
+    assert lrt.verdict == "explained" and "flat likelihood" in lrt.explanation
+    # lme4 really is at a worse point (it says so itself, without a warning): not flat
+    worse_b = result("lme4", b_lrt=0.560100, loglik=-14008.8912)
+    worse = compare_spec(make_spec(), {"native": a, "lme4": worse_b},
+                         likelihood_at={"native": -14008.891170, "lme4": -14008.8912})
+    lrt = [c for c in worse.checks if c.key == "fixed/lrt" and c.quantity == "estimate"][0]
+    assert lrt.verdict == "unexplained"
+    # lme4 reports the optimum's likelihood, but its estimates give a worse one: misreported
+    lying = compare_spec(make_spec(), {"native": a, "lme4": b},
+                         likelihood_at={"native": -14008.891170, "lme4": -14008.9})
+    lrt = [c for c in lying.checks if c.key == "fixed/lrt" and c.quantity == "estimate"][0]
+    assert lrt.verdict == "unexplained"
