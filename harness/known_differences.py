@@ -299,7 +299,11 @@ def _flat_likelihood(c: Context) -> str | None:
     if la is None or lb is None:
         return None
     for r, at in ((ra, la), (rb, lb)):
-        if r.statistics.loglik is None or abs(r.statistics.loglik - at) > FLAT_LOGLIK:
+        # a transcribed log-likelihood is rounded as printed (Stata: -13986.738), so the
+        # consistency check allows 8 significant digits; misreported estimates (a variance given
+        # as an sd, a swapped term) move the likelihood by far more
+        reported = r.statistics.loglik
+        if reported is None or abs(reported - at) > max(FLAT_LOGLIK, 1e-8 * abs(at)):
             return None
     if abs(la - lb) > FLAT_LOGLIK:
         return None
