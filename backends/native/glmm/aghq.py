@@ -6,8 +6,16 @@ curvature with glmer's Fisher weights. With ``D_j(u) = -2 log p(y_j | u) + u^2``
 
 ``-2 log L_j = D_j(u*) + log L_j^2 - 2 log sum_q w_q exp(-(D_j(u*+z_q/L_j) - D_j(u*))/2 + z_q^2/2)``
 
-(one node reproduces the Laplace approximation). Posterior means and SDs of each group's effect
-come from the same nodes and weights.
+(one node reproduces the Laplace approximation). The fit reports glmer's random effects, the
+conditional modes (``self.laplace.conditional``); :meth:`AghqDeviance.posterior` gives the
+posterior means and SDs from the same nodes and weights, for comparison.
+
+Log-likelihood scale: this is ``-2 log L`` with the full binomial/Poisson constants, the scale of
+glmer's Laplace fits. glmer's own nAGQ > 1 deviance is built from deviance residuals and so omits
+the saturated log-likelihood ``sum_i [y_i log y_i - y_i - log y_i!]`` (lme4 issues #161, #567):
+zero for 0/1 responses, but for the GCSE count model glmer's AGHQ(7) logLik is -1780.115 against
+our -5170.211, and -1780.115 + (-3390.096) = -5170.211; a direct numerical integral gives
+-5170.2109. Parameters and SEs are unaffected (the offset is a constant).
 """
 
 from __future__ import annotations

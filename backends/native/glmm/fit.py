@@ -64,7 +64,8 @@ class GlmmFit:
     cov: np.ndarray                  # covariance of x (NaN rows/cols for parameters at a bound)
     ranef: np.ndarray                # (m, k) conditional modes or posterior means of b
     ranef_cov: np.ndarray            # (m, k, k)
-    ranef_kind: str                  # "conditional modes" | "posterior means"
+    ranef_kind: str                  # "conditional modes" (Laplace, AGHQ) | "posterior means"
+                                     # (MVAGHQ)
     evaluations: int
     converged: bool
     max_abs_gradient: float
@@ -74,6 +75,7 @@ class GlmmFit:
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    objective: object = None         # x -> deviance that was minimised (for checks and tests)
 
     @property
     def theta(self) -> np.ndarray:
@@ -140,23 +142,29 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
              points: int = 1, adaptation: Adaptation | None = None, trials: str | None = None,
              offset: str | None = None, factors: tuple[str, ...] | list[str] = (),
              intercept_last: bool = True,
-             laplace: Literal["glmer", "exact"] = "glmer") -> GlmmFit:
+             laplace: Literal["glmer", "exact"] = "glmer", compress: bool = True) -> GlmmFit:
     """Fit a GLMM with one grouping factor (any number of random-effect terms on it).
 
     ``laplace="glmer"`` (binomial/Poisson) evaluates the Laplace and lme4-style AGHQ deviances
     through glmer's own PIRLS path (:mod:`.glmer_pirls`) so the numbers match glmer's;
     ``"exact"`` uses the exact conditional modes and curvature. Ordinal models are always exact
-    (clmm's Laplace is).
+    (clmm's Laplace is). ``compress=False`` keeps one row per observation (the compressed fit
+    is exactly the same model; the switch exists to test that).
+
+    Random effects: conditional modes with conditional SDs for Laplace and lme4-style AGHQ(n)
+    (glmer's and clmm's ``ranef(condVar = TRUE)``), posterior means with posterior SDs for
+    MVAGHQ(n) (Stata's ``predict, reffects / reses``).
     """
     t0 = time.perf_counter()
     link = link or {"binomial": "logit", "poisson": "log", "ordinal": "logit"}[family]
     design, prob, x_names, thr = build_problem(formula, data, family, link, trials, offset,
-                                               factors)
+                                               factors, compress=compress)
     layout = prob.layout
     nt, p, na = layout.size, len(x_names), len(thr)
     lower = np.concatenate([layout.lower_bounds(), np.full(p + na, -np.inf)])
-    messages: list[str] = [f"{prob.data.nobs} rows compressed to {prob.data.X.shape[0]} distinct "
-                           "rows with frequency weights (exact)"]
+    messages: list[str] = ([f"{prob.data.nobs} rows compressed to {prob.data.X.shape[0]} "
+                            "distinct rows with frequency weights (exact)"] if compress else
+                           [f"{prob.data.nobs} rows, not compressed"])
     stage: dict[str, float] = {}
     evals = 0
 
@@ -234,13 +242,18 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
         hess_pd = False
     _set_thresholds(prob, x, nt, p)
     theta, beta = x[:nt], x[nt:nt + p]
-    if isinstance(dev_obj, (AghqDeviance, MvaghqDeviance)):
+    if isinstance(dev_obj, MvaghqDeviance):
         b, bV = dev_obj.posterior(theta, beta)
         kind = "posterior means"
         messages.append("random_effects are posterior means with posterior SDs (as Stata's "
                         "predict, reffects / reses), computed by the fitted quadrature")
     else:
-        b, bV = laplace.conditional(theta, beta)
+        # Laplace and lme4-style AGHQ(n): glmer's ranef() is the conditional mode whatever
+        # nAGQ is (glmerAGQ restores u to the PIRLS mode after visiting the nodes), with the
+        # condVar from the same PIRLS factor. The AGHQ object's own Laplace evaluator is used
+        # so the PIRLS settings (glmer path, step count) are the fitted ones.
+        lap = dev_obj.laplace if isinstance(dev_obj, AghqDeviance) else laplace
+        b, bV = lap.conditional(theta, beta)
         kind = "conditional modes"
         messages.append("random_effects are conditional modes with conditional SDs (as "
                         "glmer's ranef(condVar = TRUE))")
@@ -253,7 +266,7 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
                    converged=bool(final.converged and max_grad < 1e-2 and hess_pd is not False),
                    max_abs_gradient=max_grad, singular=singular, hessian_pd=hess_pd,
                    stage_deviances=stage, messages=messages, warnings=warnings,
-                   seconds=time.perf_counter() - t0)
+                   seconds=time.perf_counter() - t0, objective=f_final)
 
 
 def _minimise_piecewise(lap: LaplaceDeviance, f, x0: np.ndarray, lower: np.ndarray,

@@ -9,7 +9,9 @@
 * ``logLik = -deviance / 2`` including the full binomial/Poisson normalising constants, as glmer's
   and Stata's (they agree for 0/1 and Poisson responses); AIC/BIC with ``df`` = number of
   parameters and ``n`` = rows used;
-* random effects: conditional modes (Laplace) or posterior means (quadrature) with their SDs.
+* random effects: conditional modes with conditional SDs (Laplace and lme4-style AGHQ, as
+  glmer's/clmm's ``ranef(condVar = TRUE)``) or posterior means with posterior SDs (MVAGHQ, as
+  Stata's ``predict, reffects``).
 """
 
 from __future__ import annotations
