@@ -110,7 +110,7 @@ def statistics(reply: dict[str, Any], plan: RPlan, rows_sent: int) -> Statistics
 
 def diagnostics(reply: dict[str, Any], plan: RPlan) -> Diagnostics:
     warnings = _strings(reply.get("warnings"))
-    messages = _strings(reply.get("messages"))
+    messages = _strings(reply.get("messages")) + _strings(reply.get("loglik_note"))
     # lme4's own convergence messages (optinfo$conv$lme4$messages) and optimizer warnings:
     # usually also raised as R warnings or messages, kept once.
     for text in _strings(reply.get("conv_messages")) + _strings(reply.get("optimizer_warnings")):

@@ -134,15 +134,35 @@ harness_extract_mermod <- function(fit) {
     if (!is.null(sc)) scaled <- max(pmin(abs(sc), abs(grad)))
   }
   conv_messages <- as.character(unlist(oi$conv$lme4$messages))
+  # lme4's logLik for nAGQ > 1 is built from deviance residuals and so omits the saturated
+  # log-likelihood sum(log f(y | mu = y)) (lme4 issues #161, #567): zero for 0/1 outcomes, not
+  # for counts. Add it back so every engine's log-likelihood has the same constant.
+  saturated <- 0
+  nagq <- if (lme4::isGLMM(fit)) as.integer(fit@devcomp$dims[["nAGQ"]]) else 1L
+  if (lme4::isGLMM(fit) && nagq > 1L) {
+    r <- fit@resp
+    saturated <- -r$family$aic(r$y, r$n, r$y, r$weights, 0) / 2
+    if (abs(saturated) > 0) {
+      ll_note <- sprintf(paste0("lme4 prints logLik %.10g for this nAGQ = %d fit, which omits ",
+                                "the saturated log-likelihood %.10g (lme4 issues #161, #567); ",
+                                "the harness reports their sum %.10g, on the constant of ",
+                                "Laplace fits, Stata and native"),
+                         as.numeric(ll), nagq, saturated, as.numeric(ll) + saturated)
+    }
+  }
+  ll_full <- as.numeric(ll) + saturated
+  k <- as.integer(attr(ll, "df"))
   list(
     fixed = harness_fixed_table(fe, V),
     thresholds = NULL,
     varcorr = blocks,
     sigma = if (lme4::isLMM(fit)) sigma(fit) else NULL,
-    loglik = as.numeric(ll), df = as.integer(attr(ll, "df")),
+    loglik = ll_full, df = k,
     reml_criterion = if (reml) lme4::REMLcrit(fit) else NULL,
-    deviance = if (reml) NULL else -2 * as.numeric(ll),
-    aic = AIC(fit), bic = BIC(fit), nobs = as.integer(nobs(fit)),
+    deviance = if (reml) NULL else -2 * ll_full,
+    aic = AIC(fit) - 2 * saturated, bic = BIC(fit) - 2 * saturated,
+    nobs = as.integer(nobs(fit)),
+    loglik_note = if (saturated != 0) ll_note else NULL,
     ngroups = harness_named(lme4::ngrps(fit)),
     ranef = list(group = as.character(re$grpvar), term = as.character(re$term),
                  level = as.character(re$grp), estimate = as.numeric(re$condval),

@@ -255,3 +255,19 @@ def test_subset_and_rows_dropped_for_missing_values(fit, data_dir):
     assert r.status == "ok", r.message
     assert r.statistics.nobs == len(girls) - missing
     assert r.statistics.nobs_dropped == missing
+
+
+def test_poisson_quadrature_loglik_has_the_full_constant(fit):
+    """lme4 prints logLik without the saturated part for nAGQ > 1; the backend adds it back.
+
+    Laplace keeps the constant, so the AGHQ(7) value must sit next to the Laplace one (the
+    integral barely changes), not ~3390 above it as lme4 prints.
+    """
+    model = {"formula": "popteach ~ sex + Cextrav + (1 | class)", "family": "poisson",
+             "method": "ML"}
+    laplace = fit("popular2", {**model, "integration": {"method": "laplace"}})
+    aghq = fit("popular2", {**model, "integration": {"method": "aghq", "points": 7}})
+    assert laplace.status == aghq.status == "ok"
+    assert aghq.statistics.loglik == pytest.approx(laplace.statistics.loglik, abs=1.0)
+    assert aghq.statistics.deviance == pytest.approx(-2 * aghq.statistics.loglik)
+    assert any("omits the saturated log-likelihood" in m for m in aghq.diagnostics.messages)
