@@ -61,14 +61,15 @@ def replication_checks(check: CrossCheck, mine: FitResult, base: FitResult,
     glmm = (mine.provenance.method or "ML").split(",")[0] not in ("ML", "REML", "OLS")
 
     def add(key: str, quantity: str, value: float, expected: float) -> None:
-        rel = REPLICATION_RELATIVE
-        if glmm:
-            rel = max(rel, policy_row("engines", "GLMM", quantity_class(key, quantity),
-                                      "GLMM").relative)
-        limit = rel * max(abs(value), abs(expected), 1e-8)
+        rel, floor = REPLICATION_RELATIVE, 0.0
+        if glmm:  # the whole GLMM engine row: correlations, say, are judged on an absolute scale
+            row = policy_row("engines", "GLMM", quantity_class(key, quantity), "GLMM")
+            rel, floor = max(rel, row.relative), row.absolute
+        limit = max(rel * max(abs(value), abs(expected), 1e-8), floor)
         ok = abs(value - expected) <= limit
         out.append(Check(key, quantity, mine.backend, source_b, value, expected, limit,
                          f"replication identity: relative {rel:g}"
+                         + (f", absolute {floor:g}" if floor else "")
                          + (" (GLMM optimiser tolerance)" if glmm else ""),
                          "agree" if ok else "unexplained",
                          "" if ok else "replicated data must reproduce the base ML fit exactly"))
