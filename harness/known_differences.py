@@ -244,7 +244,10 @@ def _optimizer_stopped(c: Context) -> str | None:
     if ra is not None and rb is not None:
         if _norm_method(ra.provenance.method) != _norm_method(rb.provenance.method):
             return None
-        la, lb = ra.statistics.loglik, rb.statistics.loglik
+        # prefer the native evaluation at each engine's estimates: a transcribed log-likelihood
+        # is rounded as printed (Stata's -13986.738), which would fake a gap of 5e-5
+        la = c.likelihood_at.get(ra.backend, ra.statistics.loglik)
+        lb = c.likelihood_at.get(rb.backend, rb.statistics.loglik)
         if la is None or lb is None or la == lb:
             return None
         better, worse = (ra, rb) if la > lb else (rb, ra)
