@@ -1,8 +1,9 @@
 """The harness backend for the native estimator: spec + prepared data -> canonical FitResult.
 
-Gaussian models only: LMMs by ML/REML (:func:`backends.native.lmm`) and single-level models by
-OLS/ML with optional cluster-robust SEs (:func:`backends.native.ols.ols`). GLMMs are planned
-(issue 7), so their status is "pending" rather than "not_estimable".
+Gaussian LMMs by ML/REML (:func:`backends.native.lmm`), single-level gaussian models by OLS/ML
+with optional cluster-robust SEs (:func:`backends.native.ols.ols`), single-level binomial,
+Poisson and ordinal GLMs (:func:`backends.native.glm.glm`) and GLMMs (backends/native/glmm).
+What is not implemented (multinomial models) has status "pending" rather than "not_estimable".
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class NativeBackend(Backend):
         return Availability(True, versions=tuple((k, v[k]) for k in ("numpy", "scipy", "nlopt")))
 
     def unsupported_reason(self, model: Model) -> str | None:
+        if model.family != "gaussian" and not model.parsed.has_random:
+            from .glm import glm_unsupported_reason  # single-level GLMs (backends/native/glm.py)
+            return glm_unsupported_reason(model)
         if model.family != "gaussian":
             from .glmm.backend import glmm_unsupported_reason  # issue 7: native GLMMs
             return glmm_unsupported_reason(model)
@@ -74,14 +78,15 @@ class NativeBackend(Backend):
                 return FitResult.failed(job.spec.id, self.name, self.unsupported_status, reason)
             ref = dict(model.reference_level) or None
             if model.family != "gaussian":  # issue 7: native GLMMs (backends/native/glmm)
+                from .glm import fit_glm_job
                 from .glmm.backend import fit_glmm_job
                 settings = job.spec.backends.get(self.name)  # type: ignore[call-overload]
                 prov = Provenance(backend=self.name, mode="live", software=software_versions(),
                                   platform=f"{platform.platform()} ({sys.implementation.name})",
                                   data_sha256=job.data_sha256,
                                   date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-                result = fit_glmm_job(job, factors, dict(settings.options) if settings else {},
-                                      prov)
+                fit_job = fit_glmm_job if model.parsed.has_random else fit_glm_job
+                result = fit_job(job, factors, dict(settings.options) if settings else {}, prov)
                 result.timings["fit"] = time.perf_counter() - start
                 return result
             if model.parsed.has_random:
