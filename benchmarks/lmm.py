@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.cases import CASES, REPO, dataset_path, load_case_data
+from benchmarks.cases import CASES, dataset_path, load_case_data
 from benchmarks.rscript import RModel, lme4_status, run_lme4
 
 SIM_FORMULA = "y ~ x + (1 + x | g)"

@@ -24,7 +24,7 @@ from .design import Design, FactorBlock
 from .kernels import (batched_backward, batched_cholesky, batched_forward, batched_logdet,
                       group_crossprod, left_multiply, sandwich)
 from .objective import Factorization, upper_cholesky
-from .theta import BlockLayout, ThetaLayout
+from .theta import ThetaLayout
 
 
 DENSE_LIMIT = 5_000_000   # q2^2 q1 below which block 2's coupling is handled densely

@@ -31,7 +31,7 @@ from backends.stata.execution import StataInstall, StataRunError, detect, run_ba
 from backends.stata.mapping import record_to_result
 from backends.stata.render import (StataRenderError, data_reference, model_do, plan, show_do,
                                    unsupported_reason)
-from backends.stata.stored import (fingerprint_mismatch, load_stored, stored_dir, stored_ids,
+from backends.stata.stored import (fingerprint_mismatch, load_stored, stored_ids,
                                    stored_path)
 from harness.results import FitResult
 from harness.spec import Model, Spec

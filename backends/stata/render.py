@@ -594,7 +594,7 @@ def estimation_lines(layout: Layout) -> list[str]:
 def postestimation_lines(layout: Layout) -> list[str]:
     lines = []
     if layout.equations and not layout.panel:
-        lines.append(f"* empirical Bayes predictions with SEs: one variable per random effect, "
+        lines.append("* empirical Bayes predictions with SEs: one variable per random effect, "
                      "higher levels first, slopes before the intercept")
         lines.append(f"predict {RE_STUB}*, reffects reses({SE_STUB}*)")
     if layout.icc:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from backends.stata.stored import STORED_DIR, save_stored
+from backends.stata.stored import save_stored
 from harness.formula import parse_formula
 from harness.results import (Diagnostics, FitResult, Parameter, Provenance, Statistics,
                              residual_parameters, variance_parameters)

@@ -9,7 +9,7 @@ import pytest
 from harness.compare import compare_spec
 from harness.known_differences import REGISTRY, Context, Side, explain
 from harness.postestimation import blup_agreement, icc_vpc, information_criteria
-from harness.results import (FitResult, Parameter, Provenance, RandomEffect, Statistics,
+from harness.results import (FitResult, Provenance, RandomEffect, Statistics,
                              residual_parameters, variance_parameters)
 from harness.tolerances import (POLICY, model_class, policy_row, quantity_class,
                                 tolerance_for)

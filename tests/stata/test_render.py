@@ -18,7 +18,7 @@ import pytest
 
 from backends.stata.render import (Layout, StataRenderError, model_do, plan, render_fixed,
                                    show_do, unsupported_reason)
-from harness.spec import parse_spec
+from harness.spec import Spec, parse_spec
 from tests.stata.specs import specs
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -199,7 +199,7 @@ def test_layout_round_trips_through_json() -> None:
     assert again.command_line() == lay.command_line()
 
 
-def _with_options(formula: str, options: dict, **model) -> "Spec":
+def _with_options(formula: str, options: dict, **model) -> Spec:
     from harness.spec import parse_spec as ps
     return ps({"id": "x", "title": "x", "source": "x", "dataset": "gcse",
                "model": {"formula": formula, "method": "ML", **model},

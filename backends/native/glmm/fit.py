@@ -259,7 +259,7 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
                         "glmer's ranef(condVar = TRUE))")
     singular = bool(np.any(layout.diagonal_mask() & (np.abs(theta) < SINGULAR_TOL)))
     warnings = _warnings(design, final, max_grad, singular, hess_pd)
-    messages.append(f"max |gradient| is in standard-error units of each parameter")
+    messages.append("max |gradient| is in standard-error units of each parameter")
     return GlmmFit(design=design, problem=prob, family=family, link=link, method=method, x=x,
                    n_theta=nt, x_names=x_names, threshold_names=thr, deviance=value, cov=cov,
                    ranef=b, ranef_cov=bV, ranef_kind=kind, evaluations=evals,
