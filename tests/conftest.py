@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--require-backend", action="append", default=[],
-                     help="fail (instead of skip) tests whose backend is unavailable")
+                     help="fail (instead of skip) tests whose backend is unavailable (lme4, browser)")
 
 
 def course_data_dir() -> Path | None:

@@ -18,10 +18,13 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def driver():
+def driver(request: pytest.FixtureRequest):
     browser, chromedriver = find_browser()
     if not browser or not chromedriver:
-        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
+        message = "headless Chromium not installed (apt-get install chromium chromium-driver)"
+        if "browser" in request.config.getoption("--require-backend"):
+            pytest.fail(message)  # CI requires the browser test: it must not skip silently
+        pytest.skip(message)
     pytest.importorskip("selenium")
     from tests.report.browser import chromium
 
