@@ -125,6 +125,26 @@ def build_design(formula: str | ModelFormula, data: pd.DataFrame,
                   row_index=frame.index, nobs_dropped=dropped, categorical=sorted(categorical))
 
 
+def auxiliary_columns(design: Design, data: pd.DataFrame,
+                      **columns: str | None) -> dict[str, np.ndarray]:
+    """Per-row values of extra columns (``trials=``, ``offset=``) for the design's rows.
+
+    They are not model variables, so the design dropped no rows for them: a missing value in a
+    model row is an error naming the column, not a silent drop.
+    """
+    out: dict[str, np.ndarray] = {}
+    for role, col in columns.items():
+        if col is None:
+            continue
+        if col not in data.columns:
+            raise DesignError(f"{role} column {col!r} is not in the data")
+        v = data.loc[design.row_index, col].to_numpy(dtype=float)
+        if not np.all(np.isfinite(v)):
+            raise DesignError(f"{role} column {col!r} has missing values in the model rows")
+        out[role] = v
+    return out
+
+
 def _required_columns(mf: ModelFormula) -> list[str]:
     cols = [mf.response]
     for t in mf.random:

@@ -33,7 +33,7 @@ from scipy.special import ndtri
 
 from harness.results import Diagnostics, FitResult, Parameter, Provenance, Statistics
 
-from .design import Design, DesignError, build_design, group_codes
+from .design import Design, DesignError, auxiliary_columns, build_design, group_codes
 from .glmm.families import Binomial, Cumulative, Poisson
 from .names import level_label
 
@@ -130,15 +130,7 @@ def glm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | 
     if design.factors:
         raise ValueError("glm() fits single-level models; this formula has random effects")
     design.nobs_dropped += len(data) - len(work)
-    extra: dict[str, np.ndarray] = {}
-    for role, col in (("trials", trials), ("offset", offset)):
-        if col is not None:
-            if col not in work.columns:
-                raise DesignError(f"{role} column {col!r} is not in the data")
-            v = work.loc[design.row_index, col].to_numpy(dtype=float)
-            if not np.all(np.isfinite(v)):
-                raise DesignError(f"{role} column {col!r} has missing values in the model rows")
-            extra[role] = v
+    extra = auxiliary_columns(design, work, trials=trials, offset=offset)
     off = extra.get("offset", np.zeros(design.n))
     if family == "ordinal":
         res = _fit_ordinal(design, link, off, tol, max_iter)

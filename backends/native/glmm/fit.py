@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.special import logit as qlogis
 from scipy.special import ndtri
 
-from ..design import Design, build_design
+from ..design import Design, auxiliary_columns, build_design
 from ..names import level_label
 from ..optimizer import minimize_bobyqa
 from ..theta import ThetaLayout
@@ -101,15 +101,7 @@ def build_problem(formula: str, data: pd.DataFrame, family: FamilyName, link: st
     design = build_design(formula, data, factors)
     if not design.factors:
         raise ValueError("the formula has no random-effects term; this is the GLMM estimator")
-    extra = {}
-    for role, col in (("trials", trials), ("offset", offset)):
-        if col is not None:
-            if col not in data.columns:
-                raise ValueError(f"{role} column {col!r} is not in the data")
-            v = data.loc[design.row_index, col].to_numpy(dtype=float)
-            if not np.all(np.isfinite(v)):
-                raise ValueError(f"{role} column {col!r} has missing values in the model rows")
-            extra[role] = v
+    extra = auxiliary_columns(design, data, trials=trials, offset=offset)
     X, x_names, thr_names = design.X, list(design.x_names), []
     y = design.y
     if family == "ordinal":
