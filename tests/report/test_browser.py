@@ -113,7 +113,11 @@ def test_spec_page_dom(driver, report_dir: Path, shots: Path) -> None:  # noqa: 
     assert driver.find_elements(By.CSS_SELECTOR, "#fitstats tbody tr")
     button = driver.find_element(By.CSS_SELECTOR, "button.copy")
     button.click()
-    assert button.text in ("Copied", "Selected: press Ctrl+C")
+    # the clipboard write is a promise: wait for the button to report the outcome
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 5, poll_frequency=0.05).until(
+        lambda d: button.text in ("Copied", "Selected: press Ctrl+C"))
     full_page_screenshot(driver, shots / "spec-laptop.png", 1366)
     full_page_screenshot(driver, shots / "spec-phone.png", 390, mobile=True)
     width = driver.execute_script("return document.documentElement.scrollWidth")
