@@ -1,6 +1,6 @@
 """Native GLMMs vs glmer / clmm: wall-clock medians on the course GLMMs.
 
-Run as ``python -m benchmarks.glmm [--repeats N] [--markdown]``. glmer and clmm are timed inside
+Run as ``python -m benchmarks.glmm [--repeats N] [--only CASE ...]``. glmer and clmm are timed inside
 R (``system.time`` around the fit, data already in R, one R session), so R's start-up and data
 reading are excluded; the native time is the whole ``fit_glmm`` call (design matrices, all
 stages, Hessian and random effects) on data already in pandas. Ratio = native / R.
@@ -30,49 +30,40 @@ class GCase:
     family: str
     link: str
     points: int                   # 1 = Laplace
-    r_call: str | None            # R expression fitting it (data frame `d`), None = no R equivalent
+    r_points: int | None = None   # points R uses when it cannot use ``points`` (glmer: vector
+                                  # random effects only by Laplace); default: the same
+
+    @property
+    def r_call(self) -> str:
+        """The R fit of the same model (data frame ``d``), derived so the two cannot drift."""
+        n = self.r_points or self.points
+        if self.family == "ordinal":
+            y, rhs = (t.strip() for t in self.formula.split("~"))
+            return f"ordinal::clmm(factor({y}) ~ {rhs}, data = d, nAGQ = {n})"
+        fam = self.family if self.link in ("logit", "log") else \
+            f"{self.family}(link = '{self.link}')"
+        return f"glmer({self.formula}, data = d, family = {fam}, nAGQ = {n})"
 
 
-def _glmer(f: str, fam: str, n: int) -> str:
-    return f"glmer({f}, data = d, family = {fam}, nAGQ = {n})"
-
+_GCSE_RI = "hi_gcse ~ lrt + sch_2 + sch_3 + (1 | school)"
+_POP_RI = "sex + Cextrav + Ctexp + (1 | class)"
+_POP_RS = "sex + Cextrav + Ctexp + (1 + Cextrav | class)"
+_CENSUS_RI = "good_health ~ agegpt + (1 | occ_ind_gp)"
 
 CASES = (
-    GCase("gcse_logit_laplace", "gcse", "hi_gcse ~ lrt + sch_2 + sch_3 + (1 | school)",
-          "binomial", "logit", 1, _glmer("hi_gcse ~ lrt + sch_2 + sch_3 + (1 | school)",
-                                         "binomial", 1)),
-    GCase("gcse_logit_aghq7", "gcse", "hi_gcse ~ lrt + sch_2 + sch_3 + (1 | school)",
-          "binomial", "logit", 7, _glmer("hi_gcse ~ lrt + sch_2 + sch_3 + (1 | school)",
-                                         "binomial", 7)),
-    GCase("pop_logit_laplace", "popular2", "pop2 ~ sex + Cextrav + Ctexp + (1 | class)",
-          "binomial", "logit", 1, _glmer("pop2 ~ sex + Cextrav + Ctexp + (1 | class)",
-                                         "binomial", 1)),
-    GCase("pop_logit_aghq7", "popular2", "pop2 ~ sex + Cextrav + Ctexp + (1 | class)",
-          "binomial", "logit", 7, _glmer("pop2 ~ sex + Cextrav + Ctexp + (1 | class)",
-                                         "binomial", 7)),
-    GCase("pop_logit_rs_laplace", "popular2",
-          "pop2 ~ sex + Cextrav + Ctexp + (1 + Cextrav | class)", "binomial", "logit", 1,
-          _glmer("pop2 ~ sex + Cextrav + Ctexp + (1 + Cextrav | class)", "binomial", 1)),
-    GCase("pop_poisson_laplace", "popular2", "pop7 ~ sex + Cextrav + Ctexp + (1 | class)",
-          "poisson", "log", 1, _glmer("pop7 ~ sex + Cextrav + Ctexp + (1 | class)",
-                                      "poisson", 1)),
-    GCase("pop_poisson_rs_laplace", "popular2",
-          "pop7 ~ sex + Cextrav + Ctexp + (1 + Cextrav | class)", "poisson", "log", 1,
-          _glmer("pop7 ~ sex + Cextrav + Ctexp + (1 + Cextrav | class)", "poisson", 1)),
-    GCase("pop_ordinal_laplace", "popular2", "pop3 ~ sex + Cextrav + Ctexp + (1 | class)",
-          "ordinal", "logit", 1,
-          "ordinal::clmm(factor(pop3) ~ sex + Cextrav + Ctexp + (1 | class), data = d)"),
-    GCase("census_logit_aghq7", "census", "good_health ~ agegpt + (1 | occ_ind_gp)",
-          "binomial", "logit", 7, _glmer("good_health ~ agegpt + (1 | occ_ind_gp)",
-                                         "binomial", 7)),
-    GCase("census_probit_aghq7", "census", "good_health ~ agegpt + (1 | occ_ind_gp)",
-          "binomial", "probit", 7, _glmer("good_health ~ agegpt + (1 | occ_ind_gp)",
-                                          "binomial(link = 'probit')", 7)),
+    GCase("gcse_logit_laplace", "gcse", _GCSE_RI, "binomial", "logit", 1),
+    GCase("gcse_logit_aghq7", "gcse", _GCSE_RI, "binomial", "logit", 7),
+    GCase("pop_logit_laplace", "popular2", f"pop2 ~ {_POP_RI}", "binomial", "logit", 1),
+    GCase("pop_logit_aghq7", "popular2", f"pop2 ~ {_POP_RI}", "binomial", "logit", 7),
+    GCase("pop_logit_rs_laplace", "popular2", f"pop2 ~ {_POP_RS}", "binomial", "logit", 1),
+    GCase("pop_poisson_laplace", "popular2", f"pop7 ~ {_POP_RI}", "poisson", "log", 1),
+    GCase("pop_poisson_rs_laplace", "popular2", f"pop7 ~ {_POP_RS}", "poisson", "log", 1),
+    GCase("pop_ordinal_laplace", "popular2", f"pop3 ~ {_POP_RI}", "ordinal", "logit", 1),
+    GCase("census_logit_aghq7", "census", _CENSUS_RI, "binomial", "logit", 7),
+    GCase("census_probit_aghq7", "census", _CENSUS_RI, "binomial", "probit", 7),
     GCase("census_stata_mvaghq7", "census",
           "poor_health ~ female + c_age + age_fem + (1 | occ_ind_gp) + (0 + agegpt | occ_ind_gp)",
-          "binomial", "logit", 7,
-          _glmer("poor_health ~ female + c_age + age_fem + (1 | occ_ind_gp) + "
-                 "(0 + agegpt | occ_ind_gp)", "binomial", 1)),
+          "binomial", "logit", 7, r_points=1),
 )
 
 _R_PREP = {
@@ -96,8 +87,6 @@ def r_times(cases: tuple[GCase, ...], repeats: int) -> dict[str, list[float]]:
     lines = ["suppressPackageStartupMessages({library(lme4); library(ordinal)})",
              f"D <- {json.dumps(str(DATA))}", "out <- list()"]
     for c in cases:
-        if c.r_call is None:
-            continue
         lines += [_R_PREP[c.dataset], f"invisible({c.r_call})",
                   f"out[[{json.dumps(c.id)}]] <- replicate({repeats}, "
                   f"system.time({c.r_call})[['elapsed']])"]
