@@ -52,11 +52,6 @@ class Check:
         return abs(self.value_a - self.value_b)
 
     @property
-    def rel_diff(self) -> float:
-        scale = max(abs(self.value_a), abs(self.value_b))
-        return self.abs_diff / scale if scale > 0 else 0.0
-
-    @property
     def digits(self) -> float:
         """Digits of agreement: -log10 of the relative difference (capped at 16)."""
         return digits_of_agreement(self.value_a, self.value_b)
@@ -102,10 +97,6 @@ class SpecComparison:
         for c in self.checks:
             out[c.verdict] = out.get(c.verdict, 0) + 1
         return out
-
-    def checks_between(self, a: str, b: str) -> list[Check]:
-        return [c for c in self.checks if {c.source_a, c.source_b} == {a, b}
-                or (c.source_a == a and c.source_b.startswith(f"{b}@"))]
 
 
 def _result_values(result: FitResult, spec: Spec, nesting: list[str]) -> dict[str, dict[str, float]]:

@@ -59,11 +59,6 @@ def parse_expr(text: str, name: str = "?") -> ast.expr:
     return tree
 
 
-def expr_columns(text: str) -> set[str]:
-    tree = parse_expr(text)
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in _FUNCS}
-
-
 # ---- evaluation in pandas ----------------------------------------------------------------------
 
 def _eval(node: ast.expr, df: pd.DataFrame, name: str) -> pd.Series | float:

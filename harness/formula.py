@@ -70,9 +70,6 @@ class ModelFormula:
             seen.setdefault(term.group, None)
         return list(seen)
 
-    def fixed_formula(self) -> str:
-        return f"{self.response} ~ {self.fixed}"
-
     def lme4(self) -> str:
         """The formula as lme4 reads it, with every random term written out explicitly."""
         parts = [self.fixed] + [t.lme4() for t in self.random]

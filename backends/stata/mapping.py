@@ -37,10 +37,6 @@ _CUT = re.compile(r"^cut(\d+)$")
 _FV = re.compile(r"^(\d+)([bno]*)\.(.+)$")
 
 
-class MappingError(ValueError):
-    """A Stata result that cannot be mapped to canonical names."""
-
-
 # ---- names ------------------------------------------------------------------------------------
 
 def split_name(full: str) -> tuple[str, str]:

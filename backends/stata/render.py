@@ -109,10 +109,6 @@ class Layout:
     panel: str | None = None  # the xtset panel variable (xtreg/xtlogit): the random group
 
     @property
-    def multilevel(self) -> bool:
-        return bool(self.equations)
-
-    @property
     def kind(self) -> str:
         """mixed | me | xt | single (how the random part is parameterised in e(b))."""
         if self.panel:
@@ -134,11 +130,6 @@ class Layout:
         if self.options:
             line += (" " if "," in eqs[-1] else ", ") + " ".join(self.options)
         return line
-
-    def predict_order(self) -> list[tuple[Equation, str, str]]:
-        """(equation, canonical effect, Stata effect) in the order ``predict, reffects`` fills
-        its variables: equation by equation (higher levels first), slopes before the intercept."""
-        return [(e, c, s) for e in self.equations for c, s in zip(e.effects, e.stata_effects)]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +182,3 @@ def import_results(results_file: str | Path, out_dir: str | Path | None = None,
                         Path(out_dir) if out_dir else None,
                         extra={"stata_layout": record.layout})
     return out
-
-
-def specs_by_id(specs: Sequence[Spec]) -> dict[str, Spec]:
-    return {s.id: s for s in specs}
