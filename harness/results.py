@@ -4,7 +4,8 @@ Other tools read the JSON form of this (``mlm-harness fit --json``, the per-spec
 report), so the top-level keys and the record keys are a contract: ``parameters`` (records with
 ``effect``, ``group``, ``term``, ``estimate``, ``std_error``), ``statistics`` (``nobs``,
 ``ngroups``, ``loglik``, ``reml_criterion``, ``deviance``, ``aic``, ``bic``, ``df``),
-``random_effects``, ``diagnostics``, ``provenance`` and ``timings``. Add keys; never rename them.
+``random_effects``, ``diagnostics``, ``provenance``, ``timings`` and ``estimator`` (the typed
+record of harness/estimator.py; ``provenance.method`` is its label). Add keys; never rename them.
 
 Parameter naming follows broom.mixed: ``effect`` is ``fixed`` or ``ran_pars``; random-effect
 variance parameters are named ``sd__(Intercept)``, ``cor__(Intercept).lrt``, ``var__lrt``,
@@ -19,6 +20,8 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from harness.estimator import Estimator
 
 SCHEMA_VERSION = 1
 
@@ -87,14 +90,14 @@ class Diagnostics:
 @dataclass
 class Provenance:
     backend: str = ""
-    mode: str = "live"  # live | batch | stored | transcribed
+    mode: str = "live"  # live | batch | stored
     software: dict[str, str] = field(default_factory=dict)
     platform: str = ""
     data_sha256: str | None = None
     method: str | None = None  # ML | REML | OLS | Laplace | AGHQ(7) ...
     call: str | None = None  # the exact call or command that was run
     script: str | None = None  # a self-contained script that reproduces the fit
-    source: str | None = None  # for stored/transcribed results: where the numbers come from
+    source: str | None = None  # for stored results: where the numbers come from
     date: str | None = None
 
 
@@ -112,6 +115,14 @@ class FitResult:
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     provenance: Provenance = field(default_factory=Provenance)
     timings: dict[str, float] = field(default_factory=dict)
+    #: what was estimated (harness/estimator.py); ``provenance.method`` is its label
+    estimator: Estimator | None = None
+
+    def set_estimator(self, estimator: Estimator) -> "FitResult":
+        """Record what was estimated; the label users see is derived from it."""
+        self.estimator = estimator
+        self.provenance.method = estimator.label()
+        return self
 
     # ---- construction helpers -------------------------------------------------------------
     @classmethod
@@ -149,6 +160,7 @@ class FitResult:
             diagnostics=Diagnostics(**d.get("diagnostics", {})),
             provenance=Provenance(**d.get("provenance", {})),
             timings=dict(d.get("timings", {})),
+            estimator=Estimator.from_dict(d["estimator"]) if d.get("estimator") else None,
         )
 
     @classmethod

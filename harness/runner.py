@@ -161,7 +161,7 @@ def fit_one(spec: Spec, backend_name: str, data: PreparedData) -> FitResult:
                                   f"{type(e).__name__}: {e} (a bug in the {backend_name} backend)")
     result.timings.setdefault("total", time.perf_counter() - start)
     if result.provenance.data_sha256 is None and result.provenance.mode in ("live", "batch"):
-        result.provenance.data_sha256 = data.sha256  # transcribed numbers were not fit on it
+        result.provenance.data_sha256 = data.sha256  # a stored result keeps the one it names
     return result
 
 

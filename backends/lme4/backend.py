@@ -213,8 +213,10 @@ class Lme4Backend(Backend):
         result.provenance = Provenance(
             backend=self.name, mode="live", software=software,
             platform=platform.platform() + r_platform, data_sha256=job.data_sha256,
-            method=plan.method_label, call=plan.call, script=script,
+            call=plan.call, script=script,
             date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        if result.status == "ok":
+            result.set_estimator(plan.estimator)
 
 
 def _first(value: Any) -> Any:

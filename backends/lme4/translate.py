@@ -17,9 +17,10 @@ Choices that R would otherwise make silently are written out:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from harness.estimator import Estimator
 from harness.formula import ModelFormula
 from harness.spec import Model, Spec
 
@@ -58,11 +59,15 @@ class RPlan:
     columns: tuple[str, ...]  # data columns the model uses (sent to R, in this order)
     factor_lines: tuple[str, ...]  # R statements that turn declared columns into factors
     packages: tuple[str, ...]  # R packages the script attaches
-    method_label: str
+    estimator: Estimator
     gaussian: bool
     cluster: str | None = None  # cluster-robust SEs by this column (single-level only)
     ols: bool = False  # OLS (lm): Stata's CR1 uses the (N-1)/(N-K) factor too
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def method_label(self) -> str:
+        return self.estimator.label()
 
 
 def unsupported_reason(model: Model) -> str | None:
@@ -166,6 +171,11 @@ def _control(kind: Kind, model: Model, options: dict[str, Any]) -> tuple[str | N
     return None, notes
 
 
+def _integrated(nagq: int) -> Estimator:
+    """glmer's and clmm's nAGQ: 1 is Laplace, n > 1 adaptive quadrature at the conditional mode."""
+    return Estimator("ML", "laplace", 1) if nagq == 1 else Estimator("ML", "aghq", nagq)
+
+
 def plan(spec: Spec, model: Model) -> RPlan:
     """The R call for ``model`` (already with the spec's lme4 overrides applied)."""
     reason = unsupported_reason(model)
@@ -190,28 +200,28 @@ def plan(spec: Spec, model: Model) -> RPlan:
         args = [f"{lhs} ~ {rhs}", data, f'link = "{link}"']
         if kind == "clmm":
             args.append(f"nAGQ = {nagq}")
-        method = model.method_label()
+        estimator = _integrated(nagq) if kind == "clmm" else Estimator("ML")
         packages = ("ordinal",)
     elif family == "gaussian" and f.has_random:
         kind = "lmer"
         args = [f"{f.response} ~ {rhs}", data, f"REML = {'TRUE' if model.method == 'REML' else 'FALSE'}"]
-        method = model.method
+        estimator = Estimator(model.method)
         packages = ("lme4",)
     elif f.has_random:
         kind = "glmer"
         args = [f"{f.response} ~ {rhs}", data, f'family = {family}(link = "{link}")',
                 f"nAGQ = {nagq}"]
-        method = model.method_label()
+        estimator = _integrated(nagq)
         packages = ("lme4",)
     elif family == "gaussian" and model.method == "OLS":
         kind = "lm"
         args = [f"{f.response} ~ {rhs}", data]
-        method = "OLS"
+        estimator = Estimator("OLS")
         packages = ()
     else:
         kind = "glm"
         args = [f"{f.response} ~ {rhs}", data, f'family = {family}(link = "{link}")']
-        method = "ML"
+        estimator = Estimator("ML")
         packages = ()
         if family == "gaussian":
             notes.append("gaussian ML fitted with glm: sigma and logLik are the ML ones "
@@ -222,6 +232,7 @@ def plan(spec: Spec, model: Model) -> RPlan:
             raise TranslationError("cluster_se is supported for single-level lm/glm fits only")
         # rows without a cluster id cannot be clustered; Stata drops them too
         args.append(f"subset = !is.na({_r_name(cluster)})")
+        estimator = replace(estimator, se="CR1", cluster=cluster)
         notes.append(f"cluster-robust (CR1) standard errors by {cluster}: "
                      + ("G/(G-1) * (N-1)/(N-K), as Stata's regress, vce(cluster)" if kind == "lm"
                         else "G/(G-1), as Stata's ML commands with vce(cluster)"))
@@ -236,5 +247,5 @@ def plan(spec: Spec, model: Model) -> RPlan:
     factors = factor_columns(spec, model)
     return RPlan(kind=kind, call=call, columns=tuple(columns),
                  factor_lines=tuple(factor_line(n, r) for n, r in sorted(factors.items())),
-                 packages=packages, method_label=method, gaussian=family == "gaussian",
+                 packages=packages, estimator=estimator, gaussian=family == "gaussian",
                  cluster=cluster, ols=kind == "lm", notes=tuple(notes))

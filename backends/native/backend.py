@@ -93,18 +93,15 @@ class NativeBackend(Backend):
                 from . import lmm
                 res = lmm(model.formula, job.data, reml=model.method == "REML", factors=factors,
                           reference=ref)
-                method = res.method
             else:
                 res = ols(model.formula, job.data, method=model.method,
                           cluster=model.cluster_se, factors=factors)
-                method = model.method + (f", cluster-robust SE by {model.cluster_se} (CR1)"
-                                         if model.cluster_se else "")
         except (DesignError, ValueError, KeyError) as e:
             return FitResult.failed(job.spec.id, self.name, "error", f"{type(e).__name__}: {e}")
         seconds = time.perf_counter() - start
         prov = Provenance(backend=self.name, mode="live", software=software_versions(),
                           platform=f"{platform.platform()} ({sys.implementation.name})",
-                          data_sha256=job.data_sha256, method=method, call=call,
+                          data_sha256=job.data_sha256, call=call,
                           script=self.render(job.spec),
                           date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         result = res.to_fit_result(job.spec.id, prov)

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy.special import logit as qlogis
 from scipy.special import ndtri
 
+from harness.estimator import Estimator
 from harness.results import Diagnostics, FitResult, Parameter, Provenance, Statistics
 
 from .design import Design, DesignError, auxiliary_columns, build_design, group_codes
@@ -103,10 +104,11 @@ class GlmResult:
                 "iterations", f"standard errors from the {se_kind}",
                 "logLik includes the full normalising constants; statistics.deviance is "
                 "-2 logLik"])
-        prov = provenance or Provenance(backend="native")
-        prov.method = "ML"
-        return FitResult(spec_id=spec_id, backend="native", status="ok", parameters=params,
-                         statistics=stats, diagnostics=diag, provenance=prov)
+        result = FitResult(spec_id=spec_id, backend="native", status="ok", parameters=params,
+                           statistics=stats, diagnostics=diag,
+                           provenance=provenance or Provenance(backend="native"))
+        return result.set_estimator(Estimator("ML", se="CR1" if self.cluster else "model",
+                                              cluster=self.cluster))
 
 
 def _num(v: float) -> float | None:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
 
+from harness.estimator import Estimator
 from harness.results import FitResult, Parameter, Provenance, Statistics, residual_parameters
 
 from .design import Design, build_design, group_codes
@@ -65,8 +66,10 @@ class OlsResult:
                            loglik=ll, deviance=-2 * ll,
                            aic=-2 * ll + 2 * self.df, bic=-2 * ll + math.log(n) * self.df,
                            df=self.df, nobs_dropped=self.design.nobs_dropped)
-        return FitResult(spec_id=spec_id, backend="native", parameters=params, statistics=stats,
-                         provenance=provenance or Provenance(backend="native", method=self.method))
+        result = FitResult(spec_id=spec_id, backend="native", parameters=params,
+                           statistics=stats, provenance=provenance or Provenance(backend="native"))
+        return result.set_estimator(Estimator(self.method, se="CR1" if self.cluster else "model",
+                                              cluster=self.cluster))
 
 
 def ols(formula: str, data: pd.DataFrame, method: str = "OLS", cluster: str | None = None,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
 
+from harness.estimator import Estimator
 from harness.results import (Diagnostics, FitResult, Parameter, Provenance, RandomEffect,
                              Statistics, residual_parameters, variance_parameters)
 
@@ -227,11 +228,12 @@ class LmmResult:
             df=self.df, nobs_dropped=self.design.nobs_dropped)
 
     def to_fit_result(self, spec_id: str, provenance: Provenance | None = None) -> FitResult:
-        return FitResult(spec_id=spec_id, backend="native", status="ok",
-                         parameters=self.parameters(), statistics=self.statistics(),
-                         random_effects=self.random_effects(), diagnostics=self.diagnostics,
-                         provenance=provenance or Provenance(backend="native", method=self.method),
-                         timings={"fit_seconds": self._fit.seconds})
+        result = FitResult(spec_id=spec_id, backend="native", status="ok",
+                           parameters=self.parameters(), statistics=self.statistics(),
+                           random_effects=self.random_effects(), diagnostics=self.diagnostics,
+                           provenance=provenance or Provenance(backend="native"),
+                           timings={"fit_seconds": self._fit.seconds})
+        return result.set_estimator(Estimator(self.method))
 
     def summary(self) -> str:
         lines = [f"Linear mixed model fit by {self.method} (native)",

@@ -4,16 +4,17 @@ Every result carries ``provenance.mode``:
 
 * ``live``: fitted now in a pystata session;
 * ``batch``: fitted now by ``stata -b do`` on a generated do-file;
-* ``stored``: read from ``backends/stata/stored/`` (imported from a results file that an exported
-  do-file wrote on a machine with Stata; ``provenance.source`` says which file, Stata version and
-  date);
-* ``transcribed``: the numbers the course materials print, copied at their printed precision.
+* ``stored``: read from the stored-results folder (``backends.stata.stored.stored_dir``),
+  imported from a results file that an exported do-file wrote on a machine with Stata;
+  ``provenance.source`` says which file, Stata version and date.
+
+Numbers the course printed are never a Stata result: they are the specs' references.
 
 Availability (what ``doctor`` and the report show):
 
 * a usable Stata (found and its probe ran): available, mode live/batch, with version and flavour;
 * no usable Stata, but stored results exist: **available, "stored results only"**; specs with a
-  stored result get it (status ok, mode stored/transcribed); the others are ``unavailable`` with
+  stored result get it (status ok, mode stored); the others are ``unavailable`` with
   the reason and the fix (or ``error`` when a Stata was found but failed, e.g. its licence);
 * neither: unavailable, with the reason and the fix.
 """
@@ -31,7 +32,7 @@ from backends.stata.execution import StataInstall, StataRunError, detect, run_ba
 from backends.stata.mapping import record_to_result
 from backends.stata.render import (StataRenderError, data_reference, model_do, plan, show_do,
                                    unsupported_reason)
-from backends.stata.stored import (fingerprint_mismatch, load_stored, stored_ids,
+from backends.stata.stored import (fingerprint_mismatch, load_stored, stored_dir, stored_ids,
                                    stored_path)
 from harness.results import FitResult
 from harness.spec import Model, Spec
@@ -73,7 +74,7 @@ class StataBackend(Backend):
         why = inst.problem or "no usable Stata"
         if n:
             return Availability(
-                True, reason=f"{why}: stored results only ({n} specs in backends/stata/stored)",
+                True, reason=f"{why}: stored results only ({n} specs in {stored_dir()})",
                 fix=FIX, versions=(("Stata", "not usable here"),
                                    ("mode", f"stored results only, {n} specs")))
         return Availability(False, reason=why, fix=FIX)

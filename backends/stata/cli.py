@@ -34,8 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="also export specs tagged 'optional'")
     i = sub.add_parser("import", help="turn a results file into stored Stata results")
     i.add_argument("file", type=Path, help="the results file the exported do-file wrote")
-    i.add_argument("--out-dir", type=Path, default=None,
-                   help="where to store (default: backends/stata/stored)")
+    i.add_argument("--into", type=Path, default=None,
+                   help="folder for the stored results (default: $MLMH_STATA_STORED, else "
+                        "~/.local/share/mlm-harness/stata-results)")
     p.set_defaults(handler=handle)
     return p
 
@@ -57,7 +58,7 @@ def handle(args: argparse.Namespace) -> int:
             print(f"wrote {args.out}: {n} model(s); run it in Stata 15+ (do {args.out.name}), "
                   f"then: mlm-harness stata import {args.results}")
             return 0
-        results = import_results(args.file, out_dir=args.out_dir)
+        results = import_results(args.file, out_dir=args.into)
         failed = 0
         for spec_id, r in results.items():
             print(f"{r.status:<6} {spec_id}" + (f": {r.message}" if r.status != "ok" else ""))

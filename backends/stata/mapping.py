@@ -26,6 +26,7 @@ from typing import Any
 
 from backends.stata.render import Layout
 from backends.stata.results_file import StataRecord
+from harness.estimator import Estimator
 from harness.results import (Diagnostics, FitResult, Parameter, Provenance, RandomEffect,
                              Statistics, residual_parameters, variance_parameters)
 
@@ -298,7 +299,7 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
                                     ("flavour", record.meta.get("flavour", "")),
                                     ("datasignature", record.meta.get("datasignature", "")))
                   if v},
-        data_sha256=record.meta.get("data_sha256") or None, method=layout.method_label,
+        data_sha256=record.meta.get("data_sha256") or None,
         call=record.macros.get("cmdline") or layout.command_line(), script=script,
         source=source, date=record.meta.get("date") or None)
     if record.rc not in (0, None):
@@ -405,5 +406,6 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
         diag.warnings.append(f"predict, reffects failed with r({record.macros['predict_rc']}); "
                              "no random effects")
     ranef = [RandomEffect(g, lvl, term, est, se) for g, term, lvl, est, se in record.re]
-    return FitResult(spec_id=record.spec_id, backend=backend, status="ok", parameters=params,
-                     statistics=stats, random_effects=ranef, diagnostics=diag, provenance=prov)
+    result = FitResult(spec_id=record.spec_id, backend=backend, status="ok", parameters=params,
+                       statistics=stats, random_effects=ranef, diagnostics=diag, provenance=prov)
+    return result.set_estimator(Estimator.parse(layout.method_label))

@@ -27,13 +27,14 @@ import itertools
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.derive import stata_code
+from harness.estimator import Estimator
 from harness.formula import ModelFormula, RandomTerm
 from harness.spec import Derived, Model, Spec
 
@@ -404,6 +405,40 @@ def unsupported_reason(model: Model) -> str | None:
     return None
 
 
+def stata_estimator(command: str, opts: list[str], equations: list[Equation],
+                    setup: list[str]) -> Estimator:
+    """What Stata estimates with ``command`` and ``opts``, as the harness's typed record.
+
+    Stata's me* and ``xtlogit, re`` integrate by mean-variance adaptive quadrature
+    (``intmethod(mvaghermite)``), ``meqrlogit`` by mode-curvature adaptive quadrature,
+    ``xtreg, re`` is feasible GLS, and ``vce(robust)`` of a mixed model clusters at the top level.
+    """
+    text = " ".join(opts)
+    points = re.search(r"intpoints\((\d+)\)", text)
+    n = int(points.group(1)) if points else 7
+    if command == "xtreg":
+        est = Estimator("GLS")
+    elif command == "mixed":
+        est = Estimator("REML" if "reml" in opts else "ML")
+    elif "intmethod(laplace)" in opts or (command == "meqrlogit" and n == 1):
+        est = Estimator("ML", "laplace", 1)
+    elif command == "meqrlogit":
+        est = Estimator("ML", "aghq", n)
+    elif equations:
+        est = Estimator("ML", "mvaghq", n)
+    else:
+        est = Estimator("OLS" if command in ("regress", "svy: regress") else "ML")
+    psu = next((line.split()[1] for line in setup if line.startswith("svyset ")), None)
+    if command.startswith("svy:") and psu:
+        return replace(est, se="linearized", cluster=psu)
+    cluster = re.search(r"vce\(cluster ([^)]+)\)", text)
+    if cluster:
+        return replace(est, se="CR1", cluster=cluster.group(1))
+    if "vce(robust)" in opts and equations:
+        return replace(est, se="CR1", cluster=equations[0].group)
+    return est
+
+
 def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
     """The Stata layout of ``spec`` (as ``spec.model_for('stata')``), using data when given."""
     model = spec.model_for("stata")
@@ -525,7 +560,8 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
                   noconstant=noconstant, options=opts, equations=equations,
                   fixed_styles=styles, group_names=names, correlated=correlated,
                   family=model.family, link=link, method=model.method,
-                  method_label=model.method_label(), model=model_fingerprint(model),
+                  method_label=stata_estimator(command, opts, equations, setup).label(),
+                  model=model_fingerprint(model),
                   generated_ids=generated, structure_note=note, icc=icc, setup=setup,
                   panel=panel)
 

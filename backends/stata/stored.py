@@ -2,10 +2,11 @@
 
 For machines without Stata (this one, CI): run :func:`export_do` where the specs are, take the
 do-file to any Stata 15+, run it there, bring back the ONE results file it writes and
-:func:`import_results` it. Each model becomes ``backends/stata/stored/<id with / as __>.json``,
-a canonical :class:`FitResult` with ``provenance.mode = "stored"`` and its source (results file,
-Stata version and flavour, date, data checksum). The course's own printed Stata numbers are kept
-the same way with ``mode = "transcribed"`` (see docs/stata.md).
+:func:`import_results` it. Each model becomes ``<stored dir>/<id with / as __>.json``, a
+canonical :class:`FitResult` with ``provenance.mode = "stored"`` and its source (results file,
+Stata version and flavour, date, data checksum). The stored dir is a user folder
+(:func:`stored_dir`), never the installed source tree. Numbers the course printed are not
+stored results: they are references of the specs, judged at their printed precision.
 
 A stored result stands in for a live fit only when it was made for the same model: every file
 carries the model fingerprint (normalised formula, family, link, method, integration) and the
@@ -29,13 +30,14 @@ from backends.stata.results_file import read_results
 from harness.results import FitResult
 from harness.spec import Spec
 
-STORED_DIR = Path(__file__).resolve().parent / "stored"
-
-
 def stored_dir() -> Path:
-    """Where stored results live: ``$MLMH_STATA_STORED`` or ``backends/stata/stored``."""
+    """Where stored results live: ``$MLMH_STATA_STORED``, else
+    ``$XDG_DATA_HOME/mlm-harness/stata-results`` (``~/.local/share/...``)."""
     env = os.environ.get("MLMH_STATA_STORED")
-    return Path(env) if env else STORED_DIR
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mlm-harness" / "stata-results"
 
 
 def stored_path(spec_id: str, folder: Path | None = None) -> Path:

@@ -48,3 +48,19 @@ def block_c_b(depvar: str = "gcse") -> tuple[dict[str, float], dict[str, float]]
           "lns1_1_1:_cons": .0189266 / sd_lrt, "lns1_1_2:_cons": .2901373 / sd_cons,
           "atr1_1_1_2:_cons": .1389937 / (1 - r * r), "lnsig_e:_cons": .0837029 / sd_e}
     return b, se
+
+
+def stored_block_c(spec: Spec) -> tuple:
+    """Block C (talk 4 slide 6) as an imported stored result: (FitResult, model fingerprint).
+
+    What ``mlm-harness stata import`` keeps for a results file in which Stata fitted it.
+    """
+    from backends.stata.mapping import record_to_result
+    from backends.stata.render import model_fingerprint
+
+    b, se = block_c_b()
+    rec = record(spec, b, se, scalars={"N": 4059, "ll": -13986.738052, "converged": 1},
+                 ngroups={"school": 65})
+    result = record_to_result(rec, mode="stored",
+                              source="Stata results file canned.txt: Stata 17 SE")
+    return result, model_fingerprint(spec.model_for("stata"))

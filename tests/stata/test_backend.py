@@ -16,10 +16,9 @@ from backends.stata import backend as stata_backend
 from backends.stata import execution
 from backends.stata.results_file import write_results
 from backends.stata.stored import save_stored
-from backends.stata.transcribed import build
 from harness.runner import PreparedData, fit_one
 from tests.stata.fakes import FakePystata, fake_stata_executable
-from tests.stata.fixtures import block_c_b, record
+from tests.stata.fixtures import block_c_b, record, stored_block_c
 from tests.stata.specs import specs
 
 SPECS = specs()
@@ -75,14 +74,14 @@ def test_no_stata_and_nothing_stored_is_unavailable_with_reason_and_fix(env: Pat
 
 
 def test_no_stata_with_stored_results_is_stored_only(env: Path) -> None:
-    result, extra = build("lab1.stata1.1.rs_ml")
-    save_stored(result, extra.pop("model"), extra=extra)
+    result, model = stored_block_c(RS)
+    save_stored(result, model)
     a = get_backend("stata").availability()
     assert a.ok and "stored results only" in a.reason
     assert ("mode", "stored results only, 1 specs") in a.versions
     r = fit_one(RS, "stata", prepared(env))
-    assert r.status == "ok" and r.provenance.mode == "transcribed"
-    assert "talk 4 slide 6" in r.provenance.source
+    assert r.status == "ok" and r.provenance.mode == "stored"
+    assert "canned.txt" in r.provenance.source and r.provenance.method == "ML"
     assert "Stata not run here" in r.message
     # a spec with no stored result is unavailable, with the reason and the fix
     other = fit_one(SPECS["lab1.stata1.3.rs_biv_reml"], "stata", prepared(env))
@@ -91,17 +90,16 @@ def test_no_stata_with_stored_results_is_stored_only(env: Path) -> None:
 
 
 def test_stale_stored_result_is_refused(env: Path) -> None:
-    result, extra = build("lab1.stata1.1.rs_ml")
-    model = dict(extra.pop("model"), method="REML")
-    save_stored(result, model, extra=extra)
+    result, model = stored_block_c(RS)
+    save_stored(result, dict(model, method="REML"))
     r = fit_one(RS, "stata", prepared(env))
     assert r.status == "error" and "another model" in r.message and "method" in r.message
 
 
 def test_stored_result_on_other_data_is_refused(env: Path) -> None:
-    result, extra = build("lab1.stata1.1.rs_ml")
+    result, model = stored_block_c(RS)
     result.provenance.data_sha256 = "cd" * 32
-    save_stored(result, extra.pop("model"), extra=extra)
+    save_stored(result, model)
     r = fit_one(RS, "stata", prepared(env))
     assert r.status == "error" and "SHA-256" in r.message
 
@@ -140,8 +138,8 @@ def test_batch_licence_failure_is_an_error_with_log_tail(env: Path, monkeypatch)
     a = get_backend("stata").availability()
     assert not a.ok and "licence" in a.reason and "license not valid" in a.reason
     # with stored results the backend falls back to them, and says why
-    result, extra = build("lab1.stata1.1.rs_ml")
-    save_stored(result, extra.pop("model"), extra=extra)
+    result, model = stored_block_c(RS)
+    save_stored(result, model)
     stata_backend.reset_detection()
     a = get_backend("stata").availability()
     assert a.ok and "licence" in a.reason and "stored results only" in a.reason
@@ -220,8 +218,8 @@ def test_live_licence_failure_falls_back_to_batch_or_reports(env: Path, monkeypa
 
 
 def test_render_shows_code_and_stored_source(env: Path) -> None:
-    result, extra = build("lab1.stata1.1.rs_ml")
-    save_stored(result, extra.pop("model"), extra=extra)
+    result, model = stored_block_c(RS)
+    save_stored(result, model)
     text = get_backend("stata").render(RS)
     assert "mixed gcse lrt girl sch_2 sch_3 || school: lrt, cov(unstructured) mle" in text
     assert "predict mlmh_re*, reffects reses(mlmh_se*)" in text

@@ -1,5 +1,4 @@
-"""Stored results: suite export -> (Stata, faked) -> one results file -> import -> FitResults;
-and the course's transcribed Stata numbers shipped in backends/stata/stored/."""
+"""Stored results: suite export -> (Stata, faked) -> one results file -> import -> FitResults."""
 
 from __future__ import annotations
 
@@ -11,9 +10,7 @@ import pytest
 
 from backends.stata.render import Layout
 from backends.stata.results_file import StataRecord, write_results
-from backends.stata.stored import (STORED_DIR, export_do, fingerprint_mismatch, import_results,
-                                   load_stored, stored_path)
-from backends.stata.transcribed import TRANSCRIBED, build
+from backends.stata.stored import export_do, fingerprint_mismatch, import_results, load_stored
 from tests.stata.fakes import layouts_in
 from tests.stata.specs import specs
 
@@ -116,36 +113,3 @@ def test_import_keeps_failed_models_out_of_the_store(tmp_path: Path) -> None:
     out = import_results(path, out_dir=tmp_path / "stored")
     assert out["lab1.stata1.1.rs_ml"].status == "error"
     assert not (tmp_path / "stored").exists()
-
-
-@pytest.mark.parametrize("spec_id", sorted(TRANSCRIBED))
-def test_shipped_transcribed_files_are_what_the_module_builds(spec_id: str) -> None:
-    result, extra = build(spec_id)
-    raw = json.loads(stored_path(spec_id, STORED_DIR).read_text())
-    assert raw["model"] == extra["model"] and raw["printed"] == extra["printed"]
-    assert raw["provenance"]["mode"] == "transcribed" and raw["provenance"]["source"]
-    assert {k: v for k, v in raw.items() if k not in ("model", "printed", "precision")} == \
-        result.to_dict()
-
-
-@pytest.mark.parametrize("spec_id", [s for s in sorted(TRANSCRIBED) if s in SPECS])
-def test_transcribed_results_match_the_catalogue_models(spec_id: str) -> None:
-    found = load_stored(spec_id, STORED_DIR)
-    assert found is not None
-    assert fingerprint_mismatch(SPECS[spec_id], found[1]) is None
-
-
-def test_transcribed_block_c_scales_and_printed_ses() -> None:
-    result, extra = build("lab1.stata1.1.rs_ml")
-    p = {x.key: x for x in result.parameters}
-    assert p["ran_pars/school/sd__lrt"].std_error == .0189266  # printed scale: SE kept
-    assert p["ran_pars/school/var__lrt"].std_error is None  # derived scale: no SE invented
-    assert p["ran_pars/school/var__lrt"].estimate == pytest.approx(.1210464 ** 2)
-    assert p["ran_pars/school/cov__(Intercept).lrt"].estimate == \
-        pytest.approx(.5886686 * .1210464 * 2.820425)
-    assert extra["printed"]["ran_pars/school/sd__lrt"] == {"estimate": ".1210464",
-                                                           "std_error": ".0189266"}
-    melogit, _ = build("slide.talk2.p18.poor_health_rs")
-    q = {x.key: x for x in melogit.parameters}
-    assert q["ran_pars/occ_ind_gp/var__agegpt"].std_error == .0009485
-    assert q["ran_pars/occ_ind_gp/sd__agegpt"].std_error is None

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from harness.estimator import Estimator
 from harness.results import (Diagnostics, FitResult, Parameter, Provenance, RandomEffect,
                              Statistics)
 
@@ -86,11 +87,11 @@ def to_fit_result(fit: GlmmFit, spec_id: str, provenance: Provenance | None = No
             f"deviance by stage: {fit.stage_deviances}",
             f"Hessian positive definite: {fit.hessian_pd}",
             f"theta: {np.round(fit.theta, 10).tolist()}"])
-    prov = provenance or Provenance(backend="native")
-    prov.method = fit.method
-    return FitResult(spec_id=spec_id, backend="native", status="ok", parameters=params,
-                     statistics=stats, random_effects=ranef, diagnostics=diag, provenance=prov,
-                     timings={"fit_seconds": fit.seconds})
+    result = FitResult(spec_id=spec_id, backend="native", status="ok", parameters=params,
+                       statistics=stats, random_effects=ranef, diagnostics=diag,
+                       provenance=provenance or Provenance(backend="native"),
+                       timings={"fit_seconds": fit.seconds})
+    return result.set_estimator(Estimator.parse(fit.method))
 
 
 def _num(v: float) -> float | None:
