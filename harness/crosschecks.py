@@ -17,6 +17,7 @@ import math
 from scipy import stats
 
 from harness.compare import Check
+from harness.keys import ParamKey, Source
 from harness.results import FitResult
 from harness.spec import CrossCheck, Spec
 from harness.tolerances import policy_row, quantity_class
@@ -31,10 +32,12 @@ def lr_statistics(spec: Spec, other: Spec, mine: FitResult, theirs: FitResult,
     df_a, df_b = mine.statistics.df, theirs.statistics.df
     if None in (ll_a, ll_b, df_a, df_b):
         return {}, "no log-likelihood or df to test with"
-    method_a, method_b = mine.provenance.method, theirs.provenance.method
-    if method_a != method_b:
-        return {}, f"not computed: {method_a} fit against {method_b} fit"
-    if method_a == "REML" and spec.model_for(mine.backend).parsed.fixed != \
+    ea, eb = mine.estimator, theirs.estimator
+    method_a = ea.estimates_label() if ea else "?"
+    if ea is None or eb is None or not ea.same_estimates(eb):
+        return {}, (f"not computed: {method_a} fit against "
+                    f"{eb.estimates_label() if eb else '?'} fit")
+    if ea.criterion == "REML" and spec.model_for(mine.backend).parsed.fixed != \
             other.model_for(theirs.backend).parsed.fixed:
         return {}, "not computed: REML likelihoods are comparable only with identical fixed parts"
     chi2 = 2.0 * (ll_a - ll_b)  # type: ignore[operator]
@@ -53,21 +56,22 @@ def replication_checks(check: CrossCheck, mine: FitResult, base: FitResult,
     (``school``) so variance parameters are compared too, not only fixed effects.
     """
     times = float(check.times or 1)
-    source_b = f"{base.backend}@{check.base} (x{check.times})"
+    source_a = Source.backend(mine.backend)
+    source_b = Source.crosscheck(base.backend, str(check.base), f"x{check.times}")
     out: list[Check] = []
 
     # The identity is exact, but a GLMM's Laplace/quadrature optimum is found only to the GLMM
     # engine tolerance of harness/tolerances.py, so that is the floor for GLMM fits.
-    glmm = (mine.provenance.method or "ML").split(",")[0] not in ("ML", "REML", "OLS")
+    glmm = mine.estimator is not None and mine.estimator.integration != "none"
 
-    def add(key: str, quantity: str, value: float, expected: float) -> None:
+    def add(key: ParamKey, quantity: str, value: float, expected: float) -> None:
         rel, floor = REPLICATION_RELATIVE, 0.0
         if glmm:  # the whole GLMM engine row: correlations, say, are judged on an absolute scale
             row = policy_row("engines", "GLMM", quantity_class(key, quantity), "GLMM")
             rel, floor = max(rel, row.relative), row.absolute
         limit = max(rel * max(abs(value), abs(expected), 1e-8), floor)
         ok = abs(value - expected) <= limit
-        out.append(Check(key, quantity, mine.backend, source_b, value, expected, limit,
+        out.append(Check(key, quantity, source_a, source_b, value, expected, limit,
                          f"replication identity: relative {rel:g}"
                          + (f", absolute {floor:g}" if floor else "")
                          + (" (GLMM optimiser tolerance)" if glmm else ""),
@@ -75,17 +79,18 @@ def replication_checks(check: CrossCheck, mine: FitResult, base: FitResult,
                          "" if ok else "replicated data must reproduce the base ML fit exactly"))
 
     if mine.statistics.loglik is not None and base.statistics.loglik is not None:
-        add("stat/loglik", "estimate", mine.statistics.loglik, times * base.statistics.loglik)
-    base_params = base.parameter_map()
+        add(ParamKey.stat("loglik"), "estimate", mine.statistics.loglik,
+            times * base.statistics.loglik)
+    base_params = {p.param_key: p for p in base.parameters}
     renamed = renamed_groups or {}
     for p in mine.parameters:
-        key = p.key
-        if p.effect == "ran_pars" and p.group in renamed:
-            key = f"ran_pars/{renamed[p.group]}/{p.term}"
+        key = p.param_key
+        if key.group in renamed and key.kind == "ran_pars":
+            key = key.in_group(renamed[key.group])
         b = base_params.get(key)
         if b is None:
             continue
-        add(p.key, "estimate", p.estimate, b.estimate)
+        add(p.param_key, "estimate", p.estimate, b.estimate)
         if p.std_error is not None and b.std_error is not None:
-            add(p.key, "std_error", p.std_error, b.std_error / math.sqrt(times))
+            add(p.param_key, "std_error", p.std_error, b.std_error / math.sqrt(times))
     return out

@@ -46,7 +46,7 @@ def comparison_cases(comp: SpecComparison) -> list[dict]:
         checks = [c for c in comp.checks if {c.source_a, c.source_b} == {a, b}]
         cases.append(case_for(f"{a} vs {b}", checks))
     for b in ok:  # cross-spec identities (replication): source_b is "<backend>@<spec> (xN)"
-        cross = [c for c in comp.checks if c.source_a == b and "@" in c.source_b]
+        cross = [c for c in comp.checks if c.source_a == b and c.source_b.kind == "crosscheck"]
         if cross:
             cases.append(case_for(f"{b} vs {cross[0].source_b}", cross))
     for s in comp.sources:

@@ -40,7 +40,7 @@ class KeyFormatError(ValueError):
     """A key that cannot be read; the message shows how to write it."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class ParamKey:
     """One comparable quantity: ``kind``, its grouping factor (ran_pars, ranef) and its name.
 
@@ -104,6 +104,10 @@ class ParamKey:
         return cls("stat", None, name)
 
     # ---- reading --------------------------------------------------------------------------
+    def sort_key(self) -> tuple[int, str]:
+        """Report order: fixed effects, thresholds, variance parameters, BLUPs, statistics."""
+        return (KINDS.index(self.kind), str(self))
+
     def __str__(self) -> str:
         if self.group is None:
             return f"{self.kind}/{self.name}"

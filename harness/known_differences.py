@@ -1,426 +1,441 @@
-"""The registry of known cross-software differences: why two numbers may rightly differ.
+"""Why two numbers may rightly differ: rules that explain a difference only with evidence.
 
-Each entry has an id (the course catalogue's D-id where one corresponds, models.md §6), a
-plain-language explanation for the report, and a rule that recognises it from the two sides of a
-check (their estimators, software, parameter sets, convergence). The comparison engine asks the
-registry only about cells that are *outside* tolerance: a recognised difference turns
-``unexplained`` into ``explained`` and the report names the entry. A spec's own
-``known_differences`` are consulted first and still apply.
+The comparison engine asks :func:`explain` only about cells *outside* tolerance. Each rule
+declares which quantities it may explain and what evidence it needs (:class:`Rule`), and returns
+an :class:`Explanation` whose text and ``numbers`` show that evidence — or None, and the cell
+stays ``unexplained``. No rule explains by label or by trust:
 
-Adding an entry: write a rule ``(Context) -> str | None`` returning the specific sentence for this
-cell (or None) and append a :class:`KnownDifference` to :data:`REGISTRY`. Rules must be narrow:
-an entry that explains everything hides real bugs.
+* **spec** — a spec-level known difference, scoped to sources and keys and bounded (the value
+  the reference should have printed, or a measured maximum difference);
+* **estimator** (catalogue D1, D2, D2-mv, D3, D10, D14) — the two sides fitted different
+  estimators or models; explained only when the native engine, fitting each side's model and
+  estimator, reproduces each side's number (harness/evidence.py bridge fits);
+* **flat** / **D18** — the same estimator stopped at two different points: explained only when
+  each side's reported log-likelihood matches the full log-likelihood at its complete estimates
+  (so neither misreports), both lie within reach of the best known optimum (FLAT_LOGLIK: equally
+  good; EARLY_STOP_LOGLIK: one stopped short), and the difference is no larger than the
+  likelihood's curvature allows at that depth, |delta| <= c SE (sqrt(2 gap_a) + sqrt(2 gap_b));
+  for a standard error, when native's SE at each side's estimates reproduces that side's SE.
+
+An engine's convergence warning is a reason to look, never an explanation; it is quoted when a
+rule with evidence applies.
 """
 
 from __future__ import annotations
 
-import re
+import fnmatch
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.estimator import Estimator
+from harness.evidence import Evidence, Point
+from harness.keys import ParamKey, Source
+from harness.references import ReferenceValue, parse_printed
 from harness.results import FitResult
-from harness.spec import Spec
+from harness.spec import Reference, Spec
+from harness.tolerances import quantity_class, tolerance_for
+
+#: log-likelihood units: two points this close to the best are equally good optima
+FLAT_LOGLIK = 1e-6
+#: beyond FLAT_LOGLIK and up to this, a side "stopped early"; further below is a failed fit,
+#: which no rule explains
+EARLY_STOP_LOGLIK = 1e-2
+#: slack on the quadratic curvature bound (the likelihood is only locally quadratic, and the
+#: SE itself comes from a numerical Hessian)
+CURVATURE_SLACK = 2.0
+#: the evaluation's own rounding, added to every gap so that exactly equal optima have a bound
+GAP_FLOOR = 1e-9
+
+
+def model_id(spec: Spec, backend: str | None) -> str:
+    """Which model a side fitted: the backend's version of the spec (references: the spec's)."""
+    m = spec.model_for(backend) if backend else spec.model
+    return f"{m.parsed.lme4()} | {m.family}({m.resolved_link})"
+
+
+def estimator_of(result: FitResult) -> Estimator:
+    """The typed estimator of an ok result; every backend must set it (harness/estimator.py)."""
+    if result.estimator is None:
+        raise ValueError(f"{result.backend} returned an ok result for {result.spec_id} without "
+                         "its estimator (a backend bug: set it with FitResult.set_estimator)")
+    return result.estimator
 
 
 @dataclass(frozen=True)
 class Side:
     """One side of a check: a live backend result or a printed reference."""
 
-    name: str  # backend name, or "ref:<id>"
-    kind: str  # backend | reference
-    software: str  # native, lme4, stata, or the reference's software text
-    method: str | None  # ML, REML, Laplace, AGHQ(7), MVAGHQ(7) ...
+    source: Source
+    software: str
+    estimator: Estimator
+    model_id: str
     result: FitResult | None = None
-    keys: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def is_stata(self) -> bool:
-        return "stata" in self.software.lower()
+    reference: Reference | None = None
+    keys: frozenset[ParamKey] = field(default_factory=frozenset)
+    printed: dict[tuple[ParamKey, str], ReferenceValue] = field(default_factory=dict)
 
     @classmethod
-    def of_result(cls, r: FitResult) -> "Side":
-        return cls(r.backend, "backend", r.backend, r.provenance.method, r,
-                   frozenset(p.key for p in r.parameters))
+    def of_result(cls, r: FitResult, spec: Spec) -> "Side":
+        return cls(Source.backend(r.backend), r.backend, estimator_of(r),
+                   model_id(spec, r.backend), result=r,
+                   keys=frozenset(p.param_key for p in r.parameters))
+
+    @classmethod
+    def of_reference(cls, ref: Reference, rvals: list[ReferenceValue], spec: Spec) -> "Side":
+        est = Estimator.parse(ref.method) if ref.method else spec.model.estimator()
+        return cls(Source.reference(ref.id), ref.software, est, model_id(spec, None),
+                   reference=ref, keys=frozenset(rv.key for rv in rvals),
+                   printed={(rv.key, rv.quantity): rv for rv in rvals})
+
+    def warned(self) -> str:
+        """The side's convergence warning, if it gave one (quoted, never an explanation)."""
+        if self.result is None:
+            return ""
+        d = self.result.diagnostics
+        if d.converged is False:
+            return f"{self.source} reported no convergence"
+        return f"{self.source} warned: {d.warnings[0]}" if d.warnings else ""
 
 
 @dataclass(frozen=True)
 class Context:
     spec: Spec
-    key: str
+    key: ParamKey
     quantity: str  # estimate | std_error
     a: Side
     b: Side
     value_a: float
     value_b: float
-    peers: tuple[FitResult, ...] = ()  # every ok live result of the spec
-    limit: float = float("inf")  # this cell's tolerance (absolute)
-    # the native log-likelihood evaluated at each live engine's estimates (LMMs; see
-    # backends/native/evaluate.py): an optimizer-free view of which point is better
-    likelihood_at: dict[str, float] = field(default_factory=dict)
+    limit: float  # this cell's tolerance (absolute)
+    evidence: Evidence
+    class_of: Callable[[ParamKey], str]  # the model class whose tolerance rows govern a key
+    #: BLUPs: every common level with both sides' values (the check shows the worst)
+    levels: tuple[tuple[str, float, float], ...] = ()
 
     @property
-    def family(self) -> str:
-        return self.spec.model.family
+    def qclass(self) -> str:
+        return quantity_class(self.key, self.quantity)
 
-    def methods(self) -> tuple[str, str]:
-        return (_norm_method(self.a.method), _norm_method(self.b.method))
+    def same_estimator(self) -> bool:
+        ea, eb = self.a.estimator, self.b.estimator
+        return ea.same_estimates(eb) if self.quantity == "estimate" \
+            else ea.same_standard_errors(eb)
 
 
 @dataclass(frozen=True)
-class KnownDifference:
+class Explanation:
+    rule: str
+    text: str
+    numbers: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rule:
     id: str
     title: str
-    explanation: str
-    rule: Callable[[Context], str | None]
+    explanation: str  # what the rule means, for the report's registry
+    explains: tuple[str, ...]  # quantity classes it may explain
+    evidence: str  # what it needs
+    judge: Callable[[Context], Explanation | None]
     catalogue: str | None = None  # models.md §6 id
 
 
-def _norm_method(m: str | None) -> str:
-    if not m:
-        return ""
-    return m.split(",")[0].strip()  # "OLS, cluster-robust SE by school (CR1)" -> "OLS"
+# ---- spec-level known differences -----------------------------------------------------------
 
 
-def _quad(m: str) -> tuple[str, int] | None:
-    """("laplace", 1) / ("aghq", n) / ("mvaghq", n) from a method label."""
-    if m.lower() == "laplace":
-        return ("laplace", 1)
-    hit = re.fullmatch(r"(MV)?AGHQ\((\d+)\)", m, flags=re.I)
-    if hit:
-        return ("mvaghq" if hit.group(1) else "aghq", int(hit.group(2)))
-    return None
+def _matches(selector: str, key: ParamKey, quantity: str) -> bool:
+    text = str(key) if quantity == "estimate" else f"{key}:{quantity}"
+    return selector in (text, str(key), quantity_class(key, quantity)) or \
+        (any(c in selector for c in "*?[") and fnmatch.fnmatchcase(text, selector))
 
 
-# ---- rules ---------------------------------------------------------------------------------
-
-
-def _reml_vs_ml(c: Context) -> str | None:
-    ma, mb = c.methods()
-    if {ma, mb} == {"REML", "ML"}:
-        return (f"different estimators: {c.a.name} is {ma}, {c.b.name} is {mb}; REML variances are larger (they allow "
-                "for the fixed effects' degrees of freedom) and REML log-likelihoods are on a "
-                "different scale")
-    return None
-
-
-def _laplace_vs_quadrature(c: Context) -> str | None:
-    qa, qb = (_quad(m) for m in c.methods())
-    if not qa or not qb or qa == qb:
-        return None
-    if {qa[0], qb[0]} == {"aghq", "mvaghq"} and qa[1] == qb[1]:
-        return None  # same points, different adaptation: the next rule
-    return (f"different estimators: {c.a.name} integrates with {c.a.method}, {c.b.name} with {c.b.method}: the "
-            "approximations to the GLMM likelihood differ, most in variance components")
-
-
-def _aghq_vs_mvaghq(c: Context) -> str | None:
-    qa, qb = (_quad(m) for m in c.methods())
-    if qa and qb and {qa[0], qb[0]} == {"aghq", "mvaghq"} and qa[1] == qb[1]:
-        return (f"{qa[1]}-point quadrature centred differently: lme4-style AGHQ centres the "
-                "nodes at the conditional mode, Stata's mean-variance AGHQ at the posterior "
-                "mean and sd; differences are in the 4th significant digit")
-    return None
-
-
-def _cov_groups(side: Side) -> dict[str, bool]:
-    """group -> has a correlation row (unstructured) for sides with random slopes."""
-    groups: dict[str, bool] = {}
-    for k in side.keys:
-        parts = k.split("/")
-        if parts[0] != "ran_pars" or parts[1] == "Residual":
+def _spec_level(c: Context) -> Explanation | None:
+    for kd in c.spec.known_differences:
+        sources = set(kd.applies_to.sources)
+        if not ({str(c.a.source), str(c.b.source)} & sources):
             continue
-        g = parts[1]
-        groups.setdefault(g, False)
-        if parts[2].startswith("cor__"):
-            groups[g] = True
-    return groups
-
-
-def _n_terms(side: Side, group: str) -> int:
-    return sum(1 for k in side.keys if k.startswith(f"ran_pars/{group}/sd__"))
-
-
-def _covariance_structure(c: Context) -> str | None:
-    if not c.a.keys or not c.b.keys:
-        return None
-    ga, gb = _cov_groups(c.a), _cov_groups(c.b)
-    for g in set(ga) & set(gb):
-        if ga[g] != gb[g] and _n_terms(c.a, g) > 1 and _n_terms(c.b, g) > 1:
-            un, ind = (c.a, c.b) if ga[g] else (c.b, c.a)
-            return (f"{un.name} estimated an unstructured covariance for {g}, {ind.name} an "
-                    "independent one (Stata's default for random slopes without cov(un); lme4 "
-                    "needs (1|g) + (0+x|g) for it): different models")
-    return None
-
-
-_VAR_SE_SCALES = ("Stata keeps variance parameters as log-sds and atanh-correlations and "
-                  "reports delta-method SEs of variances; other software works on other scales")
-
-
-def _variance_se_scales(c: Context) -> str | None:
-    if c.quantity != "std_error" or not c.key.startswith("ran_pars/"):
-        return None
-    if c.a.is_stata != c.b.is_stata or "spss" in (c.a.software + c.b.software).lower():
-        return (f"variance-parameter SEs on different scales: {_VAR_SE_SCALES}; SEs of a "
-                "variance and of an sd are related only to first order (SE(var) = 2 sd SE(sd))")
-    return None
-
-
-def _eb_mean_vs_mode(c: Context) -> str | None:
-    if not c.key.startswith("ranef/") or c.family == "gaussian":
-        return None
-    if c.a.is_stata != c.b.is_stata:
-        return ("in a GLMM Stata predicts random effects as posterior means (and posterior sds), "
-                "lme4 and the native engine as conditional modes: they differ most in small "
-                "clusters")
-    return None
-
-
-_FACTOR = re.compile(r"^(?:factor|C|as\.factor)\((?P<v>[^)]+)\)")
-
-
-def _fixed_terms(side: Side) -> set[str]:
-    return {k.split("/", 1)[1] for k in side.keys if k.startswith("fixed/")}
-
-
-def _factor_coding(c: Context) -> str | None:
-    ta, tb = _fixed_terms(c.a), _fixed_terms(c.b)
-    if not ta or not tb or ta == tb:
-        return None
-    only_a, only_b = ta - tb, tb - ta
-    for linear, coded, lin_side, fac_side in ((only_a, only_b, c.a, c.b),
-                                               (only_b, only_a, c.b, c.a)):
-        for v in linear:
-            dummies = [t for t in coded if (m := _FACTOR.match(t)) and m.group("v") == v
-                       or (t.startswith(v) and t != v and t[len(v):].isalnum())]
-            if dummies:
-                return (f"{v} enters {lin_side.name} as one numeric term but {fac_side.name} as "
-                        f"factor dummies ({', '.join(sorted(dummies))}), as R's read.dta makes of "
-                        "a labelled variable: a different fixed part, so every estimate moves")
-    return None
-
-
-def _warned(r: FitResult) -> bool:
-    return r.diagnostics.converged is False or bool(r.diagnostics.warnings)
-
-
-def _better_peer(r: FitResult, peers: tuple[FitResult, ...]) -> FitResult | None:
-    """A live result with the same estimator, no warning and a strictly higher log-likelihood."""
-    if r.statistics.loglik is None:
-        return None
-    best = None
-    for p in peers:
-        if p.backend == r.backend or _warned(p) or p.statistics.loglik is None or \
-                _norm_method(p.provenance.method) != _norm_method(r.provenance.method):
+        if not any(_matches(s, c.key, c.quantity) for s in kd.applies_to.keys):
             continue
-        if p.statistics.loglik > r.statistics.loglik and (
-                best is None or p.statistics.loglik > best.statistics.loglik):
-            best = p
-    return best
-
-
-def _value(c: Context, r: FitResult) -> float | None:
-    """``r``'s value for the context's key and quantity (parameters and harness statistics)."""
-    p = r.parameter_map().get(c.key)
-    if p is not None:
-        return p.estimate if c.quantity == "estimate" else p.std_error
-    if c.key.startswith("stat/") and c.quantity == "estimate":
-        from harness.postestimation import statistics
-
-        m = c.spec.model_for(r.backend)
-        return statistics(r, m.family, m.resolved_link).get(c.key[5:])
+        # the engine side of the cell (a reference is judged against the engine)
+        engine = c.value_a if c.a.result is not None else c.value_b
+        other = c.value_b if engine is c.value_a else c.value_a
+        if kd.expected is not None:
+            want = parse_printed(kd.expected, f"known_differences[{kd.id}].expected")
+            if abs(engine - want.value) <= want.half_unit + 1e-12:
+                return Explanation(kd.id, f"{kd.explanation} (expected {want.text}; the engine "
+                                   f"gives {engine:.6g})", {"expected": want.value})
+        elif kd.max_difference is not None and kd.max_difference.allows(engine, other):
+            return Explanation(kd.id, f"{kd.explanation} Measured: {kd.measured} (bound "
+                               f"{kd.max_difference.model_dump(exclude_none=True)}; difference "
+                               f"{abs(engine - other):.3g})",
+                               {"difference": abs(engine - other)})
     return None
 
 
-def _optimizer_stopped(c: Context) -> str | None:
-    """An optimizer that warned and stopped short of the optimum another engine reaches.
+# ---- estimator and model differences: native reproduces the gap -------------------------------
 
-    Three forms: two live engines (the warned one has the lower log-likelihood); a live engine
-    that warned, against a printed value, while a peer engine reaches a higher log-likelihood;
-    a printed value that came from software whose live engine here warned and stops short of the
-    other side's optimum (e.g. the catalogue's lme4 refits).
-    """
+
+def _difference_kind(a: Side, b: Side, quantity: str) -> tuple[str, str]:
+    """(catalogue id, words) for what differs between two sides' models and estimators."""
+    ea, eb = a.estimator, b.estimator
+    if a.model_id != b.model_id:
+        kind = "D3" if _random_part(a.model_id) != _random_part(b.model_id) else "D14"
+        return kind, (f"{a.source} and {b.source} fit different models ({a.model_id} vs "
+                      f"{b.model_id})")
+    if {ea.criterion, eb.criterion} == {"REML", "ML"}:
+        return "D1", f"{a.source} is {ea.criterion}, {b.source} {eb.criterion}"
+    if ea.integration != eb.integration or ea.points != eb.points:
+        kind = "D2-mv" if {ea.integration, eb.integration} == {"aghq", "mvaghq"} \
+            and ea.points == eb.points else "D2"
+        return kind, (f"{a.source} integrates with {ea.estimates_label()}, {b.source} with "
+                      f"{eb.estimates_label()}")
+    if quantity == "std_error" and (ea.se, ea.cluster) != (eb.se, eb.cluster):
+        return "D10", f"standard errors: {a.source} {ea.label()}, {b.source} {eb.label()}"
+    return "estimators", f"{a.source} fitted {ea.label()}, {b.source} {eb.label()}"
+
+
+def _random_part(mid: str) -> str:
+    formula = mid.split(" | ")[0]
+    return " + ".join(sorted(t for t in formula.split(" + ") if "|" in t))
+
+
+def _bridge_value(c: Context, side: Side, value: float) -> tuple[float, float] | None:
+    """(native's value under this side's model and estimator, the tolerance it must meet)."""
+    bridge = c.evidence.bridge(side.model_id, side.estimator, c.quantity)
+    if bridge is None:
+        return None
+    from harness.compare import result_values
+
+    mine = result_values(bridge, c.spec, c.evidence.nesting).get(c.key, {}).get(c.quantity)
+    if mine is None:
+        return None
+    printed = side.printed.get((c.key, c.quantity))
+    if printed is not None:
+        tol = tolerance_for(c.spec, c.key, c.quantity, "printed", printed.number.half_unit,
+                            model=c.class_of(c.key))
+    else:
+        tol = tolerance_for(c.spec, c.key, c.quantity, "engines", model=c.class_of(c.key))
+    return mine, tol.absolute(mine, value)
+
+
+def _bridge_blups(c: Context, side: Side, values: list[float]) -> float | None:
+    """The largest gap between a side's BLUPs and native's under its model and estimator, if
+    every level is within the BLUP tolerance (None: no bridge, or a level is off)."""
+    bridge = c.evidence.bridge(side.model_id, side.estimator, "estimate")
+    if bridge is None:
+        return None
+    from harness.postestimation import blups
+
+    native = blups(bridge).get((c.key.group, c.key.name), {})
+    tol = tolerance_for(c.spec, c.key, "estimate", "engines", model=c.class_of(c.key))
+    worst = 0.0
+    for (level, _, _), mine in zip(c.levels, values):
+        there = native.get(level)
+        if there is None or abs(there.estimate - mine) > tol.absolute(there.estimate, mine):
+            return None
+        worst = max(worst, abs(there.estimate - mine))
+    return worst
+
+
+def _estimator_difference(c: Context) -> Explanation | None:
+    if c.same_estimator() and c.a.model_id == c.b.model_id:
+        return None
+    if c.key.kind == "ranef":
+        wa = _bridge_blups(c, c.a, [va for _, va, _ in c.levels])
+        wb = _bridge_blups(c, c.b, [vb for _, _, vb in c.levels])
+        if wa is None or wb is None:
+            return None
+        kind, words = _difference_kind(c.a, c.b, c.quantity)
+        return Explanation(kind, (
+            f"different estimators or models: {words}. Native reproduces the gap at all "
+            f"{len(c.levels)} levels: each side's BLUPs agree with native's fit of its own "
+            f"model and estimator (largest gaps {wa:.2g} and {wb:.2g})"),
+            {"max_gap_a": wa, "max_gap_b": wb})
+    ba = _bridge_value(c, c.a, c.value_a)
+    bb = _bridge_value(c, c.b, c.value_b)
+    if ba is None or bb is None:
+        return None
+    (na, ta), (nb, tb) = ba, bb
+    if abs(c.value_a - na) > ta or abs(c.value_b - nb) > tb:
+        return None
+    kind, words = _difference_kind(c.a, c.b, c.quantity)
+    return Explanation(kind, (
+        f"different estimators or models: {words}. Native reproduces the gap: fitting "
+        f"{c.a.source}'s gives {na:.7g} ({c.a.source} {c.value_a:.7g}), fitting {c.b.source}'s "
+        f"gives {nb:.7g} ({c.b.source} {c.value_b:.7g})"),
+        {f"native as {c.a.source}": na, f"native as {c.b.source}": nb})
+
+
+# ---- the same estimator at two points of a flat likelihood -----------------------------------
+
+
+def _point(c: Context, side: Side) -> Point | None:
+    p = c.evidence.points.get(side.source)
+    return p if p is not None and not p.inconsistency() else None
+
+
+def _gaps(c: Context) -> tuple[Point, Point, float, float] | None:
+    if not c.same_estimator() or c.a.model_id != c.b.model_id:
+        return None
+    pa, pb = _point(c, c.a), _point(c, c.b)
+    if pa is None or pb is None:
+        return None
+    ga, gb = c.evidence.gap(pa), c.evidence.gap(pb)
+    if ga is None or gb is None or max(ga, gb) > EARLY_STOP_LOGLIK:
+        return None
+    return pa, pb, ga, gb
+
+
+def _depth_words(c: Context, pa: Point, pb: Point, ga: float, gb: float) -> tuple[str, str]:
+    if max(ga, gb) <= FLAT_LOGLIK:
+        return "flat", (f"equally good optima: native evaluates the log-likelihood at "
+                        f"{c.a.source}'s estimates as {pa.loglik:.10g} and at {c.b.source}'s as "
+                        f"{pb.loglik:.10g} (gaps to the best {ga:.2g} and {gb:.2g})")
+    worse = c.a if ga > gb else c.b
+    warned = worse.warned()
+    return "D18", (f"{worse.source} stopped short of the optimum by {max(ga, gb):.3g} in "
+                   f"log-likelihood (native evaluates {pa.loglik:.10g} at {c.a.source}'s "
+                   f"estimates, {pb.loglik:.10g} at {c.b.source}'s)"
+                   + (f"; {warned}" if warned else ""))
+
+
+def _curvature_bound(c: Context, key: ParamKey, ga: float, gb: float) -> float | None:
+    ses = c.evidence.curvature.get((c.a.model_id, c.a.estimator.estimates_label()), {})
+    se = ses.get(str(key))
+    if se is None or not math.isfinite(se):
+        return None
+    return CURVATURE_SLACK * se * (math.sqrt(2 * (ga + GAP_FLOOR)) + math.sqrt(2 * (gb + GAP_FLOOR)))
+
+
+def _optimum(c: Context) -> Explanation | None:
+    if c.quantity != "estimate":
+        return None
+    found = _gaps(c)
+    if found is None:
+        return None
+    pa, pb, ga, gb = found
+    rule, words = _depth_words(c, pa, pb, ga, gb)
+    numbers = {"loglik_a": pa.loglik or 0.0, "loglik_b": pb.loglik or 0.0, "gap_a": ga,
+               "gap_b": gb}
+    qc = c.qclass
+    if qc == "loglik":
+        # the log-likelihood and what is linear in it (deviance, REML criterion, AIC, BIC: -2x)
+        moved = 2.0 * abs((pa.loglik or 0.0) - (pb.loglik or 0.0)) + 1e-9
+        if abs(c.value_a - c.value_b) > moved:
+            return None
+        return Explanation(rule, words + "; each side reports the log-likelihood of its own "
+                           "estimates, and this statistic moves with it", numbers)
+    if qc in ("fixed", "threshold", "variance", "correlation"):
+        bound = _curvature_bound(c, c.key, ga, gb)
+        if bound is None or abs(c.value_a - c.value_b) > bound:
+            return None
+        numbers["bound"] = bound
+        return Explanation(rule, f"{words}; a likelihood that flat moves this parameter by up "
+                           f"to {bound:.3g} (c·SE·(√2δa+√2δb)), the sides differ by "
+                           f"{abs(c.value_a - c.value_b):.3g}", numbers)
+    if qc == "derived" and c.key.kind == "stat":
+        bad = _parameters_beyond_bound(c, ga, gb)
+        if bad:
+            return None
+        return Explanation(rule, f"{words}; this statistic is computed by the harness from "
+                           "the variance parameters, and each of them differs by no more than "
+                           "the curvature allows", numbers)
+    return None
+
+
+def _parameters_beyond_bound(c: Context, ga: float, gb: float) -> list[str]:
+    """Parameters of the two sides that differ beyond both tolerance and curvature bound."""
     ra, rb = c.a.result, c.b.result
-    if ra is not None and rb is not None:
-        if _norm_method(ra.provenance.method) != _norm_method(rb.provenance.method):
-            return None
-        # prefer the native evaluation at each engine's estimates: a transcribed log-likelihood
-        # is rounded as printed (Stata's -13986.738), which would fake a gap of 5e-5
-        la = c.likelihood_at.get(ra.backend, ra.statistics.loglik)
-        lb = c.likelihood_at.get(rb.backend, rb.statistics.loglik)
-        if la is None or lb is None or la == lb:
-            return None
-        better, worse = (ra, rb) if la > lb else (rb, ra)
-        if _warned(worse):
-            return (f"{worse.backend}'s optimizer stopped early (it warned about convergence); "
-                    f"{better.backend} reaches a log-likelihood higher by {abs(la - lb):.2g}, "
-                    "the better optimum")
+    if ra is None or rb is None:
+        return ["(a printed side)"]
+    ma, mb = ra.parameter_map(), rb.parameter_map()
+    bad = []
+    for name, p in ma.items():
+        q = mb.get(name)
+        if q is None:
+            continue
+        key = p.param_key
+        tol = tolerance_for(c.spec, key, "estimate", "engines", model=c.class_of(key))
+        if abs(p.estimate - q.estimate) <= tol.absolute(p.estimate, q.estimate):
+            continue
+        bound = _curvature_bound(c, key, ga, gb)
+        if bound is None or abs(p.estimate - q.estimate) > bound:
+            bad.append(name)
+    return bad
+
+
+def _standard_error_at_point(c: Context) -> Explanation | None:
+    """Two engines' SEs differ because their estimates do: native, computing the SE the way
+    each engine does at each engine's estimates, reproduces both."""
+    if c.quantity != "std_error":
         return None
-    live, ref = (c.a, c.b) if ra is not None else (c.b, c.a)
-    r = live.result
-    if r is None or ref.kind != "reference":
+    found = _gaps(c)
+    if found is None:
         return None
-    printed = ref.result is None and (c.value_b if ref is c.b else c.value_a)
-    if _warned(r):
-        peer = _better_peer(r, c.peers)
-        pv = _value(c, peer) if peer is not None else None
-        if peer is not None and pv is not None and abs(pv - printed) <= c.limit:
-            gap = peer.statistics.loglik - r.statistics.loglik  # type: ignore[operator]
-            return (f"{r.backend}'s optimizer stopped early (it warned about convergence); "
-                    f"{peer.backend} reaches a log-likelihood higher by {gap:.2g} on the same "
-                    f"estimator and agrees with the printed value, so {r.backend}'s last digits "
-                    "are not the optimum's")
-    software = ref.software.lower()
-    for p in c.peers:
-        pv = _value(c, p) if p.backend != r.backend else None
-        if pv is not None and p.backend.lower() in software and _warned(p) \
-                and _better_peer(p, (r,)) is r and abs(pv - printed) <= c.limit:
-            gap = r.statistics.loglik - p.statistics.loglik  # type: ignore[operator]
-            return (f"the reference {ref.name[4:]} was computed by {p.backend}, whose optimizer "
-                    f"stops early here (it warns, and still reproduces the printed value); "
-                    f"{r.backend} reaches a log-likelihood higher "
-                    f"by {gap:.2g}, the better optimum")
-    return None
-
-
-FLAT_LOGLIK = 1e-6  # log-likelihood units: well inside lme4's and native's optimizer tolerance
-
-
-def _flat_likelihood(c: Context) -> str | None:
-    """Two engines report different estimates that are equally good optima.
-
-    Evaluated by one engine (native), both parameter sets give the same log-likelihood to
-    within FLAT_LOGLIK, and each matches the log-likelihood its own engine reported, so neither
-    misreports its estimates: the likelihood is flat along this parameter, and the data do not
-    determine it more precisely than the two engines' difference.
-    """
-    ra, rb = c.a.result, c.b.result
-    via = ""
-    if (ra is None) != (rb is None):
-        # a printed refit: stand in the live engine of the software that printed it, if that
-        # engine reproduces the printed value here
-        live, ref = (c.a, c.b) if ra is not None else (c.b, c.a)
-        printed = c.value_b if ref is c.b else c.value_a
-        for p in c.peers:
-            pv = _value(c, p) if p.backend != live.name else None
-            if pv is not None and p.backend.lower() in ref.software.lower() \
-                    and abs(pv - printed) <= c.limit:
-                ra, rb, via = live.result, p, f" (the reference {ref.name[4:]} is {p.backend}'s)"
-                break
-    if ra is None or rb is None or _norm_method(ra.provenance.method) != \
-            _norm_method(rb.provenance.method):
+    pa, pb, ga, gb = found
+    key = str(c.key)
+    na, nb = pa.standard_errors.get(key), pb.standard_errors.get(key)
+    if na is None or nb is None:
         return None
-    la, lb = c.likelihood_at.get(ra.backend), c.likelihood_at.get(rb.backend)
-    if la is None or lb is None:
+    tol = tolerance_for(c.spec, c.key, "std_error", "engines", model=c.class_of(c.key))
+    if abs(na - c.value_a) > tol.absolute(na, c.value_a) or \
+            abs(nb - c.value_b) > tol.absolute(nb, c.value_b):
         return None
-    for r, at in ((ra, la), (rb, lb)):
-        # a transcribed log-likelihood is rounded as printed (Stata: -13986.738), so the
-        # consistency check allows 8 significant digits; misreported estimates (a variance given
-        # as an sd, a swapped term) move the likelihood by far more
-        reported = r.statistics.loglik
-        if reported is None or abs(reported - at) > max(FLAT_LOGLIK, 1e-8 * abs(at)):
-            return None
-    if abs(la - lb) > FLAT_LOGLIK:
-        return None
-    return (f"flat likelihood: at {ra.backend}'s estimates the log-likelihood is {la:.10g}, at "
-            f"{rb.backend}'s {lb:.10g} (evaluated by the native engine; difference "
-            f"{abs(la - lb):.1g}){via}; both are the optimum to within optimizer tolerance, so "
-            "this parameter is not determined more precisely than their difference")
+    rule, words = _depth_words(c, pa, pb, ga, gb)
+    return Explanation(rule, f"{words}; native's standard error at {c.a.source}'s estimates is "
+                       f"{na:.7g} ({c.a.source} reports {c.value_a:.7g}), at {c.b.source}'s "
+                       f"{nb:.7g} ({c.b.source} reports {c.value_b:.7g}): the SEs differ because "
+                       "the estimates do", {"native_se_a": na, "native_se_b": nb})
 
 
-def _other_estimators(c: Context) -> str | None:
-    ma, mb = c.methods()
-    if ma and mb and ma != mb:
-        return f"different estimators: {c.a.name} fitted {c.a.method}, {c.b.name} {c.b.method}"
-    return None
-
-
-REGISTRY: tuple[KnownDifference, ...] = (
-    KnownDifference(
-        "D1", "REML vs ML",
-        "REML and ML are different estimators: REML variance components are larger by roughly "
-        "p/J, fixed-effect SEs slightly larger, and the REML log-likelihood is comparable only "
-        "between models with the same fixed part. Stata mixed defaults to ML, lmer to REML.",
-        _reml_vs_ml, "D1"),
-    KnownDifference(
-        "D2", "Laplace vs adaptive quadrature",
-        "GLMM likelihoods are integrals approximated differently: Laplace (1 point, lme4's "
-        "default) underestimates binary-outcome variances by 1-2 %; 7-point adaptive quadrature "
-        "is close to exact. Compare like with like; a gap between them is expected.",
-        _laplace_vs_quadrature, "D2"),
-    KnownDifference(
-        "D2-mv", "lme4-style AGHQ vs Stata's mean-variance AGHQ",
-        "With the same number of points, lme4-style adaptive quadrature centres the nodes at the "
-        "conditional mode and scales by the curvature there; Stata's default (mvaghermite) "
-        "centres at the posterior mean and scales by the posterior sd. Both converge to the "
-        "same likelihood as points grow; at 7 points they agree to about 4 digits.",
-        _aghq_vs_mvaghq, "D2"),
-    KnownDifference(
-        "D3", "independent vs unstructured random-slope covariance",
-        "Stata's mixed and me* commands make random slopes independent of the intercept unless "
-        "cov(unstructured) is given; lme4's (1 + x | g) is unstructured. Two fits that differ "
-        "in this are different models.",
-        _covariance_structure, "D3"),
-    KnownDifference(
-        "D4-D5", "variance-parameter SEs on different scales",
-        "Stata estimates log-sds and atanh-correlations and reports delta-method SEs for "
-        "variances; lme4 reports no SEs for variance parameters; SPSS gives Wald SEs of "
-        "variances. SEs of the same parameter computed on different scales differ beyond first "
-        "order.",
-        _variance_se_scales, "D4"),
-    KnownDifference(
-        "D6", "EB posterior means vs conditional modes",
-        "After Stata's me* commands, predicted random effects are posterior means with posterior "
-        "sds; lme4 (and the native engine) give conditional modes with conditional sds. In "
-        "linear models they coincide; in GLMMs they differ, most in small clusters.",
-        _eb_mean_vs_mode, "D6"),
-    KnownDifference(
-        "D14", "R's read.dta turns labelled variables into factors",
-        "foreign::read.dta converts fully labelled Stata variables to factors, so R fits dummies "
-        "where Stata fits one linear term (nurses hospsize): a different model, not a numerical "
-        "difference.",
-        _factor_coding, "D14"),
-    KnownDifference(
-        "D18", "an optimizer stopped early",
-        "One engine warned about convergence and reached a lower log-likelihood than the other: "
-        "the other's estimates are the better optimum. (lme4 1.1-31 warns on several course "
-        "models that Stata fits cleanly.)",
-        _optimizer_stopped, "D18"),
-    KnownDifference(
-        "flat", "a flat likelihood",
-        "Two engines stop at different points that the native engine, evaluating both, finds "
-        "equally likely (to 1e-6 in log-likelihood), and each engine's reported likelihood "
-        "matches its estimates: both are optima, and the parameter is only determined to the "
-        "precision of their difference.",
-        _flat_likelihood, None),
-    KnownDifference(
-        "estimators", "other estimator differences",
-        "The two sides state different estimation methods (e.g. OLS vs ML): they are not "
-        "expected to agree.",
-        _other_estimators, None),
+REGISTRY: tuple[Rule, ...] = (
+    Rule("spec", "a known difference of this spec",
+         "The spec names the sources and keys a difference applies to and bounds it: the value "
+         "the reference should have printed (a slip in the course), or a measured maximum.",
+         ("*",), "the spec's expected value or measured bound", _spec_level),
+    Rule("estimator", "different estimators or models, reproduced by native",
+         "REML vs ML (D1), Laplace vs quadrature or different numbers of points (D2), lme4-style "
+         "vs Stata's mean-variance quadrature (D2-mv), covariance structures (D3), factor coding "
+         "(D14), standard-error types (D10): the two sides answer different questions. "
+         "Explained only when native, fitting each side's model and estimator, reproduces each "
+         "side's number within the same-estimator tolerance.",
+         ("*",), "native bridge fits of both sides' model and estimator", _estimator_difference),
+    Rule("flat", "equally good optima (or one stopped early: D18)",
+         "Both sides fitted the same estimator; native evaluates the full log-likelihood at each "
+         "side's complete estimates, finds each consistent with what the side reported, both "
+         f"within {FLAT_LOGLIK:g} (flat) or {EARLY_STOP_LOGLIK:g} (D18: one stopped early) of "
+         "the best optimum, and the difference no larger than the curvature allows at that depth.",
+         ("fixed", "threshold", "variance", "correlation", "loglik", "derived"),
+         "full log-likelihood at each side's estimates; SEs from the likelihood's curvature",
+         _optimum, "D18"),
+    Rule("flat-se", "standard errors at different optima",
+         "The same estimator stopped at two points; native computes the standard error the way "
+         "each side does, at each side's estimates, and reproduces both.",
+         ("fixed_se", "threshold_se", "variance_se", "correlation_se"),
+         "native standard errors at each side's estimates", _standard_error_at_point, "D18"),
 )
 
-BY_ID = {kd.id: kd for kd in REGISTRY}
+BY_ID = {r.id: r for r in REGISTRY}
+
+#: the specific ids the rules return, with the catalogue entry (models.md §6) each stands for
+DIFFERENCE_TITLES = {
+    "D1": "REML vs ML", "D2": "Laplace vs adaptive quadrature, or different numbers of points",
+    "D2-mv": "lme4-style AGHQ vs Stata's mean-variance AGHQ",
+    "D3": "covariance structure of the random part", "D10": "standard-error types",
+    "D14": "coding of the fixed part", "estimators": "other estimator differences",
+    "flat": "equally good optima of a flat likelihood", "D18": "an optimizer stopped early",
+}
+RULE_OF = {**{k: "estimator" for k in ("D1", "D2", "D2-mv", "D3", "D10", "D14", "estimators")},
+           "flat": "flat", "D18": "flat"}
 
 
-def spec_difference(spec: Spec, key: str, sources: tuple[str, ...]) -> tuple[str, str] | None:
-    """A spec-level known difference that applies to ``key`` or to one of ``sources``."""
-    for kd in spec.known_differences:
-        targets = set(kd.applies_to)
-        if (not targets or key in targets or targets & set(sources)
-                or targets & {s.removeprefix("ref:") for s in sources}
-                or any(key.startswith(t.rstrip("*")) for t in targets if t.endswith("*"))):
-            return kd.id, kd.explanation
-    return None
-
-
-def explain(ctx: Context) -> tuple[str, str] | None:
-    """(id, explanation) for a cell outside tolerance, or None when nothing known explains it."""
-    found = spec_difference(ctx.spec, ctx.key, (ctx.a.name, ctx.b.name))
-    if found:
-        return found
-    for kd in REGISTRY:
-        text = kd.rule(ctx)
-        if text:
-            return kd.id, text
+def explain(ctx: Context) -> Explanation | None:
+    """The first rule whose evidence covers this cell, or None (the cell is unexplained)."""
+    for rule in REGISTRY:
+        if "*" not in rule.explains and ctx.qclass not in rule.explains:
+            continue
+        found = rule.judge(ctx)
+        if found:
+            return found
     return None

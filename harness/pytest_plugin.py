@@ -16,7 +16,8 @@ Each YAML spec under the given paths is collected as a file of tests:
 Options: ``--mlm-backends`` (comma-separated, default ``native,lme4``), ``--mlm-data-dir``
 (else ``$MLM_HARNESS_DATA``), ``--mlm-include-optional`` (run specs tagged ``optional``),
 ``--mlm-results DIR`` (compare stored results ``DIR/<spec>/<backend>.json`` — e.g. a report's
-``results/`` folder — instead of fitting). All specs are fitted together on the first test, so
+``results/`` folder — instead of fitting; without data and native refits there is no evidence,
+so only agreement and the spec's own bounded known differences can pass). All specs are fitted together on the first test, so
 cross-spec checks (LR tests, replication) see each other.
 
 The plugin is not auto-loaded (the project's own test suite does not collect specs); pass

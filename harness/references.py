@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from harness.keys import KeyFormatError, ParamKey
 from harness.spec import Reference
 
 
@@ -28,7 +29,7 @@ class PrintedNumber:
 @dataclass(frozen=True)
 class ReferenceValue:
     reference_id: str
-    key: str  # fixed/lrt, ran_pars/school/var__(Intercept), stat/loglik, ...
+    key: ParamKey  # fixed/lrt, ran_pars/school/var__(Intercept), stat/loglik, ...
     quantity: str  # estimate | std_error
     number: PrintedNumber
 
@@ -57,26 +58,25 @@ def _decimals(text: str) -> int:
     return -int(exponent) if isinstance(exponent, int) else 0
 
 
-_KEY_PREFIXES = ("fixed/", "ran_pars/", "threshold/", "stat/")
-
-
 def reference_values(ref: Reference, where: str = "") -> list[ReferenceValue]:
     """Flatten one reference block into (key, quantity, printed number) records."""
     out: list[ReferenceValue] = []
     for key, raw in ref.values.items():
         loc = f"{where}references[{ref.id}].values.{key}"
-        if not key.startswith(_KEY_PREFIXES):
-            raise ReferenceError(f"{loc}: keys start with one of {', '.join(_KEY_PREFIXES)}")
-        if key.startswith("ran_pars/") and key.count("/") != 2:
-            raise ReferenceError(f"{loc}: write ran_pars/<group>/<term>, e.g. "
-                                 "ran_pars/school/var__(Intercept)")
+        try:
+            pkey = ParamKey.parse(key)
+        except KeyFormatError as e:
+            raise ReferenceError(f"{loc}: {e}") from None
+        if pkey.kind == "ranef":
+            raise ReferenceError(f"{loc}: BLUPs are compared between engines only; a reference "
+                                 "cannot state them")
         if isinstance(raw, dict):
             unknown = set(raw) - {"estimate", "std_error"}
             if unknown:
                 raise ReferenceError(f"{loc}: unknown key(s) {sorted(unknown)}; use estimate and "
                                      "std_error")
             for quantity, v in raw.items():
-                out.append(ReferenceValue(ref.id, key, quantity, parse_printed(v, loc)))
+                out.append(ReferenceValue(ref.id, pkey, quantity, parse_printed(v, loc)))
         else:
-            out.append(ReferenceValue(ref.id, key, "estimate", parse_printed(raw, loc)))
+            out.append(ReferenceValue(ref.id, pkey, "estimate", parse_printed(raw, loc)))
     return out

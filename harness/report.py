@@ -31,7 +31,8 @@ import jinja2
 from harness import __version__
 from harness.compare import VERDICTS, Check, SpecComparison
 from harness.junit import junit_xml
-from harness.known_differences import BY_ID, REGISTRY
+from harness.keys import ParamKey
+from harness.known_differences import BY_ID, DIFFERENCE_TITLES, REGISTRY, RULE_OF
 from harness.plots import caterpillar, scatter
 from harness.postestimation import caterpillar_data, describe_icc
 from harness.references import reference_values
@@ -67,9 +68,9 @@ def _cell_status(status: str) -> str:
 
 
 def _row_dict(c: Check) -> dict[str, Any]:
-    return {"key": c.key, "quantity": c.quantity, "a": c.source_a, "b": c.source_b,
-            "value_a": c.value_a, "value_b": c.value_b, "abs_diff": c.abs_diff,
-            "tolerance": c.tolerance, "digits": round(c.digits, 2)}
+    return {"key": str(c.key), "quantity": c.quantity, "a": str(c.source_a),
+            "b": str(c.source_b), "value_a": c.value_a, "value_b": c.value_b,
+            "abs_diff": c.abs_diff, "tolerance": c.tolerance, "digits": round(c.digits, 2)}
 
 
 def summary(suite: SuiteRun) -> dict[str, Any]:
@@ -87,8 +88,8 @@ def summary(suite: SuiteRun) -> dict[str, Any]:
         specs.append({
             "id": run.spec.id,
             "status": comp.status,
-            "backends": {s.source: s.status for s in comp.sources if s.kind == "backend"},
-            "references": {s.source.removeprefix("ref:"): s.status
+            "backends": {s.source.name: s.status for s in comp.sources if s.kind == "backend"},
+            "references": {s.source.name: s.status
                            for s in comp.sources if s.kind == "reference"},
             "unexplained": [_row_dict(c) for c in comp.checks if c.verdict == "unexplained"],
             "title": run.spec.title,
@@ -99,7 +100,7 @@ def summary(suite: SuiteRun) -> dict[str, Any]:
             "page": f"specs/{page_name(run.spec.id)}",
             "counts": comp.counts(),
             "explained": [{**_row_dict(c), "known_difference": c.known_id,
-                           "explanation": c.explanation}
+                           "explanation": c.explanation, "evidence": dict(c.evidence)}
                           for c in comp.checks if c.verdict == "explained"],
         })
     keys = ["agree", "explained", "unexplained", "pending", "errors", "unavailable",
@@ -205,7 +206,7 @@ def index_rows(suite: SuiteRun, data: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for run in suite.runs:
         comp = run.comparison
-        by_source = {s.source: s for s in comp.sources}
+        by_source = {s.source.name: s for s in comp.sources if s.kind == "backend"}
         rows.append({
             "spec": run.spec, "status": comp.status, "counts": comp.counts(),
             "model_class": comp.model_class,
@@ -384,37 +385,34 @@ def _term(t: str) -> str:
     return "intercept" if t == "(Intercept)" else t
 
 
-def parameter_label(key: str) -> str:
+def parameter_label(key: ParamKey) -> str:
     """``ran_pars/school/sd__(Intercept)`` -> "sd of school intercepts" (the key stays shown)."""
-    head, _, rest = key.partition("/")
-    if head == "fixed":
-        return _term(rest)
-    if head == "threshold":
-        return f"threshold {rest}"
-    if head == "ran_pars":
-        group, _, term = rest.partition("/")
-        scale, _, names = term.partition("__")
-        word = _TERM_WORDS.get(scale, scale)
-        if group == "Residual":
+    if key.kind == "fixed":
+        return _term(key.name)
+    if key.kind == "threshold":
+        return f"threshold {key.name}"
+    if key.kind == "ran_pars":
+        word = _TERM_WORDS.get(key.scale or "", key.scale or "")
+        if key.is_residual:
             return f"residual {word}"
-        if scale in ("cor", "cov"):
-            a, _, b = names.partition(".")
-            return f"{word} of {group} {_term(a)} and {_term(b)}"
-        return f"{word} of {group} {_term(names)}" + ("s" if names == "(Intercept)" else "")
-    if head == "ranef":
-        group, _, term = rest.partition("/")
-        return f"BLUPs of {group} {_term(term)} (worst level)"
-    if head == "stat":
-        if rest.startswith("vpc/"):
-            return f"VPC at the {rest[4:]} level"
-        if rest.startswith("icc/"):
-            return f"ICC at the {rest[4:]} level (Stata estat icc)"
-        if rest.startswith("ngroups/"):
-            return f"number of {rest[8:]} groups"
-        if rest.startswith("lr/"):
-            return f"LR test vs {rest[3:].rsplit('/', 1)[0]}: {rest.rsplit('/', 1)[1]}"
-        return _STAT_WORDS.get(rest, rest)
-    return key
+        if key.scale in ("cor", "cov"):
+            a, _, b = key.effects.partition(".")
+            return f"{word} of {key.group} {_term(a)} and {_term(b)}"
+        return f"{word} of {key.group} {_term(key.effects)}" + \
+            ("s" if key.effects == "(Intercept)" else "")
+    if key.kind == "ranef":
+        return f"BLUPs of {key.group} {_term(key.name)} (worst level)"
+    head, _, rest = key.name.partition("/")
+    if head == "vpc":
+        return f"VPC at the {rest} level"
+    if head == "icc" and rest:
+        return f"ICC at the {rest} level (Stata estat icc)"
+    if head == "ngroups":
+        return f"number of {rest} groups"
+    if head == "lr":
+        against, _, stat = rest.rpartition("/")
+        return f"LR test vs {against}: {stat}"
+    return _STAT_WORDS.get(key.name, key.name)
 
 
 def parameter_table(comp: SpecComparison) -> dict[str, Any]:
@@ -422,7 +420,7 @@ def parameter_table(comp: SpecComparison) -> dict[str, Any]:
     sources = [s.source for s in comp.sources if s.kind == "reference"
                or s.status not in ("error", "unavailable", "not_estimable", "pending")]
     rows = []
-    for key in sorted(comp.values, key=_row_order):
+    for key in sorted(comp.values, key=ParamKey.sort_key):
         by_source = comp.values[key]
         checks = [c for c in comp.checks if c.key == key]
         verdicts = {c.verdict for c in checks}
@@ -431,13 +429,8 @@ def parameter_table(comp: SpecComparison) -> dict[str, Any]:
         rows.append({"key": key, "values": {s: by_source.get(s, {}) for s in sources},
                      "checks": checks, "verdict": verdict,
                      "digits": worst.digits if worst else None,
-                     "group": key.split("/")[0]})
+                     "group": key.kind})
     return {"sources": sources, "rows": rows}
-
-
-def _row_order(key: str) -> tuple[int, str]:
-    order = {"fixed": 0, "threshold": 1, "ran_pars": 2, "ranef": 3, "stat": 4}
-    return (order.get(key.split("/")[0], 9), key)
 
 
 def fit_statistics(run: SpecRun) -> list[dict[str, Any]]:
@@ -503,7 +496,8 @@ def diagnostics_text(run: SpecRun) -> list[dict[str, str]]:
             la, lb = ra.statistics.loglik, rb.statistics.loglik
             if la is None or lb is None:
                 continue
-            if ra.provenance.method != rb.provenance.method:
+            if not (ra.estimator and rb.estimator
+                    and ra.estimator.same_estimates(rb.estimator)):
                 out.append({"level": "muted", "text": (
                     f"{a} ({ra.provenance.method}) and {b} ({rb.provenance.method}) maximise "
                     "different likelihoods, so their log-likelihoods are not comparable.")})
@@ -600,6 +594,7 @@ def _code_entry(name: str, code: str, what: str) -> dict[str, str]:
 
 
 def used_known_differences(comp: SpecComparison) -> list[dict[str, str]]:
+    """The known differences behind this spec's explained cells, and the spec's own notes."""
     ids = sorted({c.known_id for c in comp.checks if c.known_id})
     out = []
     spec_ids = {k.id: k for k in comp.spec.known_differences}
@@ -607,13 +602,14 @@ def used_known_differences(comp: SpecComparison) -> list[dict[str, str]]:
         if i in spec_ids:
             out.append({"id": i, "title": "spec-level known difference",
                         "explanation": spec_ids[i].explanation, "source": "spec"})
-        elif i in BY_ID:
-            kd = BY_ID[i]
-            out.append({"id": i, "title": kd.title, "explanation": kd.explanation,
-                        "source": f"registry (catalogue {kd.catalogue})" if kd.catalogue
-                        else "registry"})
+        elif i in RULE_OF:
+            rule = BY_ID[RULE_OF[i]]
+            out.append({"id": i, "title": DIFFERENCE_TITLES[i], "explanation": rule.explanation,
+                        "source": f"registry rule '{rule.id}' (evidence: {rule.evidence})"})
     for k in comp.spec.known_differences:
         if k.id not in ids:
             out.append({"id": k.id, "title": "spec-level known difference (not needed in this "
                         "run)", "explanation": k.explanation, "source": "spec"})
+    for n in comp.spec.notes:
+        out.append({"id": n.id, "title": "note", "explanation": n.text, "source": "spec"})
     return out

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from harness.estimator import Estimator
+from harness.keys import ParamKey
 
 SCHEMA_VERSION = 1
 
@@ -39,13 +40,15 @@ class Parameter:
     std_error: float | None = None
 
     @property
+    def param_key(self) -> ParamKey:
+        """The canonical key that aligns this row across backends (harness/keys.py)."""
+        if self.effect == "ran_pars":
+            return ParamKey("ran_pars", self.group, self.term)
+        return ParamKey(self.effect, None, self.term)
+
+    @property
     def key(self) -> str:
-        """A unique, human-readable name used to align rows across backends."""
-        if self.effect == "fixed":
-            return f"fixed/{self.term}"
-        if self.effect == "threshold":
-            return f"threshold/{self.term}"
-        return f"ran_pars/{self.group}/{self.term}"
+        return str(self.param_key)
 
 
 @dataclass(frozen=True)

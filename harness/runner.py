@@ -19,13 +19,17 @@ import numpy as np
 import pandas as pd
 
 from backends.base import Availability, FitJob, get_backend
+from harness.bridges import bridge_jobs
 from harness.compare import Check, SpecComparison, compare_spec
 from harness.crosschecks import lr_statistics, replication_checks
 from harness.datasets import DatasetError, load_dataset
-from harness.fitcache import FitCache, fit_key, relabel
 from harness.derive import DeriveError, apply_derivations, evaluate_expr
+from harness.evidence import Evidence
+from harness.fitcache import FitCache, fit_key, relabel
+from harness.keys import ParamKey
+from harness.model_keys import reference_key_problems
 from harness.results import FitResult
-from harness.spec import Spec
+from harness.spec import Spec, SpecError
 
 
 class DataPreparationError(ValueError):
@@ -165,32 +169,11 @@ def fit_one(spec: Spec, backend_name: str, data: PreparedData) -> FitResult:
     return result
 
 
-def likelihood_at(spec: Spec, data: PreparedData,
-                  results: dict[str, FitResult]) -> dict[str, float]:
-    """The native LMM log-likelihood at each ok engine's estimates (gaussian mixed models with
-    two or more ok engines); see backends/native/evaluate.py for why."""
-    from backends.native.evaluate import loglik_at
-
-    ok = {name: r for name, r in results.items() if r.status == "ok"}
-    if len(ok) < 2 or spec.model.family != "gaussian" or not spec.model.parsed.has_random:
-        return {}
-    factors = [c for c, t in spec.columns.items() if t == "factor"]
-    out = {}
-    for name, r in ok.items():
-        try:
-            value = loglik_at(spec.model_for(name), data.frame, factors, r)
-        except Exception:  # noqa: BLE001 - an evaluation failure only means no extra evidence
-            value = None
-        if value is not None:
-            out[name] = value
-    return out
-
-
 def cross_spec_checks(spec: Spec, by_id: dict[str, Spec],
                       results: dict[tuple[str, str], FitResult], backends: list[str],
-                      ) -> tuple[dict[str, dict[str, float]], list[Check], list[str]]:
+                      ) -> tuple[dict[str, dict[ParamKey, float]], list[Check], list[str]]:
     """LR tests and replication identities for ``spec`` against other specs of the run."""
-    values: dict[str, dict[str, float]] = {}
+    values: dict[str, dict[ParamKey, float]] = {}
     checks: list[Check] = []
     notes: list[str] = []
     for cc in spec.cross_checks:
@@ -206,7 +189,7 @@ def cross_spec_checks(spec: Spec, by_id: dict[str, Spec],
             if cc.type == "lr_test":
                 stats, note = lr_statistics(spec, other, mine, theirs)
                 for k, v in stats.items():
-                    values.setdefault(name, {})[f"stat/lr/{other.id}/{k}"] = v
+                    values.setdefault(name, {})[ParamKey.stat(f"lr/{other.id}/{k}")] = v
                 notes.append(f"{name}: LR test against {other.id}: {note}")
             else:
                 rep = spec.replicate
@@ -215,26 +198,26 @@ def cross_spec_checks(spec: Spec, by_id: dict[str, Spec],
     return values, checks, notes
 
 
-def fit_all(specs: list[tuple[Path | None, Spec]], options: RunOptions,
-            prepared: dict[str, PreparedData],
-            progress: Callable[[Iterable, int], Iterable] | None = None,
-            ) -> dict[tuple[str, str], FitResult]:
-    """Fit every spec x backend, running each distinct fit once (see harness/fitcache.py)."""
+def fit_jobs(jobs: dict[tuple[str, str], tuple[Spec, str]], options: RunOptions,
+             prepared: dict[str, PreparedData],
+             progress: Callable[[Iterable, int], Iterable] | None = None,
+             ) -> dict[tuple[str, str], FitResult]:
+    """Fit every job {(label, backend): (spec, backend)} on its spec's prepared data, running
+    each distinct fit once and reusing finished fits from disk (see harness/fitcache.py)."""
     disk = FitCache(options.cache_dir) if options.cache_dir else None
     keys: dict[tuple[str, str], str] = {}
     todo: dict[str, tuple[Spec, str]] = {}
     done: dict[str, tuple[FitResult, str]] = {}
-    for _, spec in specs:
-        for name in options.backends:
-            key = fit_key(spec, name, prepared[spec.id].sha256)
-            keys[(spec.id, name)] = key
-            if key in todo or key in done:
-                continue
-            cached = disk.get(key) if disk else None
-            if cached is not None:
-                done[key] = (cached, "fit cache")
-            else:
-                todo[key] = (spec, name)
+    for job, (spec, name) in jobs.items():
+        key = fit_key(spec, name, prepared[spec.id].sha256)
+        keys[job] = key
+        if key in todo or key in done:
+            continue
+        cached = disk.get(key) if disk else None
+        if cached is not None:
+            done[key] = (cached, "fit cache")
+        else:
+            todo[key] = (spec, name)
 
     def work(item: tuple[str, tuple[Spec, str]]) -> tuple[str, FitResult]:
         key, (spec, name) = item
@@ -246,8 +229,17 @@ def fit_all(specs: list[tuple[Path | None, Spec]], options: RunOptions,
             done[key] = (result, "same run")
             if disk:
                 disk.put(key, result)
-    return {(spec_id, name): relabel(done[key][0], spec_id, done[key][1])
-            for (spec_id, name), key in keys.items()}
+    return {job: relabel(done[key][0], jobs[job][0].id, done[key][1])
+            for job, key in keys.items()}
+
+
+def fit_all(specs: list[tuple[Path | None, Spec]], options: RunOptions,
+            prepared: dict[str, PreparedData],
+            progress: Callable[[Iterable, int], Iterable] | None = None,
+            ) -> dict[tuple[str, str], FitResult]:
+    """Fit every spec x backend (see :func:`fit_jobs`)."""
+    return fit_jobs({(spec.id, name): (spec, name) for _, spec in specs
+                     for name in options.backends}, options, prepared, progress)
 
 
 def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
@@ -265,8 +257,13 @@ def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
             problems.append(str(e))
     if problems:
         raise DataPreparationError("\n".join(problems))
+    key_problems = [f"{path or spec.id}: {p}" for path, spec in specs
+                    for p in reference_key_problems(spec, prepared[spec.id].frame)]
+    if key_problems:
+        raise SpecError(None, key_problems)
 
     results = fit_all(specs, options, prepared, progress)
+    bridges = fit_jobs(bridge_jobs(specs, results, options.backends), options, prepared, progress)
 
     by_id = {spec.id: spec for _, spec in specs}
     runs = []
@@ -275,11 +272,11 @@ def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
         data = prepared[spec.id]
         extra_values, extra_checks, notes = cross_spec_checks(spec, by_id, results,
                                                               options.backends)
-        at = likelihood_at(spec, data, spec_results)
-        notes += [f"native log-likelihood at {name}'s estimates: {v:.10g}" for name, v in at.items()]
+        evidence = Evidence(bridges={job[1:]: r for job, r in bridges.items()
+                                     if job[0] == spec.id}, nesting=data.nesting)
         runs.append(SpecRun(spec, path, data, spec_results,
                             compare_spec(spec, spec_results, data.nesting, extra_values,
-                                         extra_checks, notes, at)))
+                                         extra_checks, notes, evidence)))
     return SuiteRun(runs=runs, options=options, availability=availability, started=started,
                     seconds=time.perf_counter() - t0, command_line=" ".join(sys.argv),
                     platform=platform.platform())

@@ -14,8 +14,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.estimator import Estimator, EstimatorError
 from harness.formula import FormulaError, ModelFormula, parse_formula
 
+BACKEND_NAMES = ("native", "lme4", "stata")
 Family = Literal["gaussian", "binomial", "poisson", "ordinal", "multinomial"]
 Link = Literal["identity", "logit", "probit", "log"]
 Method = Literal["ML", "REML", "OLS"]
@@ -116,9 +118,17 @@ class Model(Strict):
         return self.link or _DEFAULT_LINK[self.family]
 
     def method_label(self) -> str:
-        if self.family == "gaussian":
-            return self.method
-        return self.integration.label() if self.integration else "ML"
+        return self.estimator().estimates_label()
+
+    def estimator(self) -> Estimator:
+        """What the spec asks for. A backend may fit a variant (Stata's quadrature is always
+        mean-variance adaptive) and records what it did on its result."""
+        se = {"se": "CR1", "cluster": self.cluster_se} if self.cluster_se else {}
+        if self.integration is None or not self.parsed.has_random:
+            return Estimator(self.method, **se)
+        if self.integration.method == "laplace":
+            return Estimator("ML", "laplace", 1, **se)
+        return Estimator("ML", "aghq", self.integration.points, **se)
 
 
 class Derived(Strict):
@@ -179,10 +189,16 @@ class Reference(Strict):
     ``ran_pars/Residual/sd__Observation``), ``threshold/<k>`` or ``stat/<name>`` (``loglik``,
     ``nobs``, ``icc``...). A value is the printed text (quote it to keep trailing zeros) or
     ``{estimate: ..., std_error: ...}``. The printed precision sets the default tolerance: half a
-    unit in the last printed digit.
+    unit in the last printed digit. Every key is checked against the parameters the model will
+    have before anything is fitted (harness/model_keys.py): a key that cannot exist is an error.
+
+    ``method`` is the estimator that printed the numbers, in the grammar of
+    :meth:`harness.estimator.Estimator.label` (``ML``, ``REML``, ``Laplace``, ``AGHQ(7)``,
+    ``MVAGHQ(7)``, ``OLS, cluster-robust SE by school (CR1)``...). Without it the reference is
+    taken to be printed by the spec's own model and estimator.
     """
 
-    id: str
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$")]
     software: str
     version: str | None = None
     source: str
@@ -191,11 +207,79 @@ class Reference(Strict):
     note: str | None = None
     values: dict[str, Any]
 
+    @field_validator("method")
+    @classmethod
+    def _method_parses(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                Estimator.parse(v)
+            except EstimatorError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+
+class Bound(Strict):
+    """How large a difference a known difference may explain: relative and/or absolute."""
+
+    relative: float | None = Field(default=None, gt=0)
+    absolute: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some(self) -> "Bound":
+        if self.relative is None and self.absolute is None:
+            raise ValueError("give relative and/or absolute")
+        return self
+
+    def allows(self, a: float, b: float) -> bool:
+        limit = max(self.relative * max(abs(a), abs(b)) if self.relative else 0.0,
+                    self.absolute or 0.0)
+        return abs(a - b) <= limit
+
+
+class AppliesTo(Strict):
+    """Which cells a spec-level known difference may explain: checks that involve one of
+    ``sources`` (backend names, or ``ref:<id>`` for a reference of this spec) and whose key is
+    one of ``keys`` (exact keys, globs such as ``ran_pars/school/*``, or quantity classes such as
+    ``fixed_se``; see harness/tolerances.py)."""
+
+    sources: list[str] = Field(min_length=1)
+    keys: list[str] = Field(min_length=1)
+
 
 class KnownDifference(Strict):
+    """A difference this spec knows about, scoped and bounded so that it explains only itself.
+
+    Exactly one of ``expected`` (the value the reference should have printed, e.g. the course's
+    slip 4659 for 4059: the cell is explained only when the engine matches ``expected`` at its
+    printed precision) or ``max_difference`` (the largest difference the measured cause allows,
+    with the measurement in ``measured``) must be given.
+    """
+
     id: str
     explanation: str
-    applies_to: list[str] = Field(default_factory=list, description="keys or backends affected")
+    applies_to: AppliesTo
+    expected: str | None = None
+    max_difference: Bound | None = None
+    measured: str | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "KnownDifference":
+        if (self.expected is None) == (self.max_difference is None):
+            raise ValueError(f"known difference {self.id!r} needs exactly one of 'expected' (the "
+                             "value the reference should have been) or 'max_difference' (the "
+                             "bound its measured cause allows); prose that explains no cell "
+                             "belongs under 'notes'")
+        if self.max_difference is not None and not self.measured:
+            raise ValueError(f"known difference {self.id!r}: max_difference needs 'measured' "
+                             "(the measurement that justifies the bound)")
+        return self
+
+
+class Note(Strict):
+    """Prose for the report: background, a catalogue pitfall that applies; explains no cell."""
+
+    id: str
+    text: str
 
 
 class KnownIssue(Strict):
@@ -268,6 +352,7 @@ class Spec(Strict):
     references: list[Reference] = Field(default_factory=list)
     tolerances: dict[str, float] = Field(default_factory=dict)
     known_differences: list[KnownDifference] = Field(default_factory=list)
+    notes: list[Note] = Field(default_factory=list)
     known_issues: list[KnownIssue] = Field(default_factory=list)
     cross_checks: list[CrossCheck] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
@@ -283,6 +368,18 @@ class Spec(Strict):
         if not updates:
             return self.model
         return Model.model_validate({**self.model.model_dump(), **updates})
+
+    @model_validator(mode="after")
+    def _known_difference_sources(self) -> "Spec":
+        refs = {f"ref:{r.id}" for r in self.references}
+        for kd in self.known_differences:
+            for src in kd.applies_to.sources:
+                if src not in refs and src not in BACKEND_NAMES:
+                    raise ValueError(
+                        f"known difference {kd.id!r}: source {src!r} is neither a backend "
+                        f"({', '.join(BACKEND_NAMES)}) nor a reference of this spec "
+                        f"({', '.join(sorted(refs)) or 'none'}; write references as ref:<id>)")
+        return self
 
     def skip_reason(self, backend: str) -> str | None:
         settings = self.backends.get(backend)  # type: ignore[call-overload]

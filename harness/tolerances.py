@@ -7,12 +7,12 @@ A tolerance depends on three things:
   statistic (ICC/VPC), a count;
 * the **model class** (:func:`model_class`): ``LMM``, ``GLMM``, or ``near-singular`` (a variance
   near zero or a correlation near ±1, where the likelihood is flat in the random part);
-* the **kind of pair**: ``engines`` (two live engines fitting the same estimator — they solve
-  the same optimisation problem, so they must agree tightly), ``printed`` (a live engine against
-  a number some software printed: half a unit in the last printed digit, plus the same-estimator
-  allowance for the printing software's own convergence), ``estimators`` (two engines with
-  different estimators: REML vs ML, Laplace vs quadrature — not expected to agree; a loose,
-  labelled tolerance, and a larger gap is *explained* by the estimator difference, never silent).
+* the **kind of pair**: ``engines`` (two live engines — they must agree as tightly as two
+  optimisers of the same problem do; two *different* estimators get the same tolerance, so they
+  "agree" only where their numbers do, and any larger gap must be explained by native fits of
+  both estimators, harness/known_differences.py) or ``printed`` (a live engine against a number
+  some software printed: half a unit in the last printed digit, plus the same allowance for the
+  printing software's own convergence).
 
 Variance-parameter rows are stated on the sd scale; for variances and covariances the relative
 tolerance is doubled (a relative error e in an sd is 2e in its square).
@@ -33,6 +33,7 @@ import fnmatch
 import math
 from dataclasses import dataclass
 
+from harness.keys import ParamKey
 from harness.spec import Spec
 
 # ---- quantity and model classes ------------------------------------------------------------
@@ -54,7 +55,7 @@ QUANTITY_CLASSES = {
 }
 
 MODEL_CLASSES = ("LMM", "GLMM", "near-singular")
-PAIRS = ("engines", "printed", "estimators")
+PAIRS = ("engines", "printed")
 
 # A fit is near-singular when a random-effect sd is below this fraction of the largest sd in the
 # model (residual included), or a correlation is within this distance of ±1.
@@ -65,27 +66,20 @@ _LOGLIK_STATS = {"loglik", "deviance", "reml_criterion", "aic", "bic"}
 _COUNT_STATS = {"nobs", "df"}
 
 
-def quantity_class(key: str, quantity: str = "estimate") -> str:
+def quantity_class(key: ParamKey, quantity: str = "estimate") -> str:
     """The class of a canonical key (``fixed/lrt``, ``ran_pars/g/cor__a.b``, ``stat/loglik``)."""
-    head, _, rest = key.partition("/")
-    se = quantity == "std_error"
-    if head == "fixed":
-        return "fixed_se" if se else "fixed"
-    if head == "threshold":
-        return "threshold_se" if se else "threshold"
-    if head == "ran_pars":
-        term = rest.rsplit("/", 1)[-1]
-        base = "correlation" if term.startswith("cor__") else "variance"
-        return base + ("_se" if se else "")
-    if head == "ranef":
-        return "blup_se" if se else "blup"
-    if head == "stat":
-        name = rest.split("/")[0]
-        if name in _LOGLIK_STATS:
-            return "loglik"
-        if name in _COUNT_STATS or name == "ngroups" or rest.endswith("/df"):
-            return "count"
-        return "derived"
+    se = "_se" if quantity == "std_error" else ""
+    if key.kind in ("fixed", "threshold"):
+        return key.kind + se
+    if key.kind == "ran_pars":
+        return ("correlation" if key.scale == "cor" else "variance") + se
+    if key.kind == "ranef":
+        return "blup" + se
+    head = key.stat_head
+    if head in _LOGLIK_STATS:
+        return "loglik"
+    if head in _COUNT_STATS or head == "ngroups" or key.name.endswith("/df"):
+        return "count"
     return "derived"
 
 
@@ -94,7 +88,7 @@ def quantity_class(key: str, quantity: str = "estimate") -> str:
 
 @dataclass(frozen=True)
 class Default:
-    pair: str  # engines | estimators | printed
+    pair: str  # engines | printed
     model: str  # LMM | GLMM | near-singular | *
     quantity: str  # a key of QUANTITY_CLASSES, or *
     relative: float
@@ -162,28 +156,7 @@ POLICY: tuple[Default, ...] = (
     Default("printed", "*", "*", 0.0, 0.0,
             "half a unit in the last printed digit (the printed value's rounding) plus the "
             "same-estimator engine tolerance for this quantity (the printing software's own "
-            "convergence); a different estimator makes a gap explained, not agreed"),
-    # -- engines with different estimators (loose, labelled) ----------------------------------
-    Default("estimators", "*", "fixed", 2e-2, 1e-4,
-            "REML vs ML or Laplace vs quadrature move fixed effects by ~1e-3 (catalogue D18); "
-            "within 2 % is called close, beyond it the estimator explains the gap"),
-    Default("estimators", "*", "threshold", 2e-2, 1e-4, "as fixed effects"),
-    Default("estimators", "*", "fixed_se", 5e-2, 1e-5,
-            "REML SEs of fixed effects are larger by about sqrt(n/(n-p)) at the cluster level"),
-    Default("estimators", "*", "threshold_se", 5e-2, 1e-5, "as fixed-effect SEs"),
-    Default("estimators", "*", "variance", 5e-2, 1e-4,
-            "REML variances exceed ML ones by ~p/J (8.58 vs 8.11 for GCSE); Laplace "
-            "underestimates binary variances by 1-2 % (catalogue D2)"),
-    Default("estimators", "*", "correlation", 0.0, 2e-2, "as variances"),
-    Default("estimators", "*", "variance_se", 1e-1, 1e-6, "as variances, on a noisier scale"),
-    Default("estimators", "*", "correlation_se", 1e-1, 1e-4, "as variance-parameter SEs"),
-    Default("estimators", "*", "loglik", 0.0, 1e-4,
-            "different likelihoods (REML vs ML, Laplace vs quadrature): kept tight so any gap is "
-            "shown, and explained by the estimator difference"),
-    Default("estimators", "*", "derived", 5e-2, 1e-4, "functions of the variance components"),
-    Default("estimators", "*", "count", 0.0, 0.0, "counts do not depend on the estimator"),
-    Default("estimators", "*", "blup", 5e-2, 1e-3, "BLUPs scale with the variance components"),
-    Default("estimators", "*", "blup_se", 1e-1, 1e-4, "as BLUPs"),
+            "convergence); a different estimator makes a gap explained, never agreed"),
 )
 
 # Estimates whose absolute floor scales with their SE (relative tolerance x SE): a difference of
@@ -218,29 +191,41 @@ def policy_table() -> list[dict[str, str]]:
 # ---- model class ---------------------------------------------------------------------------
 
 
-def model_class(family: str, results: list | None = None) -> str:
-    """``LMM`` or ``GLMM`` from the family; ``near-singular`` when any ok result is near-singular.
-
-    Near-singular: the backend says singular, a random-effect sd is below
-    NEAR_ZERO_SD_FRACTION of the largest sd, or |corr| > 1 - NEAR_ONE_CORRELATION.
-    """
-    for r in results or []:
-        if getattr(r, "status", "ok") == "ok" and is_near_singular(r):
-            return "near-singular"
+def family_class(family: str) -> str:
     return "LMM" if family == "gaussian" else "GLMM"
 
 
-def is_near_singular(result) -> bool:  # noqa: ANN001 - a FitResult
-    if result.diagnostics.singular:
-        return True
-    sds = [p.estimate for p in result.parameters if p.effect == "ran_pars"
-           and p.term.startswith("sd__")]
-    top = max((abs(s) for s in sds), default=0.0)
-    if top > 0 and any(abs(s) < NEAR_ZERO_SD_FRACTION * top for s in sds
-                       if s is not None):
-        return True
-    return any(abs(p.estimate) > 1 - NEAR_ONE_CORRELATION for p in result.parameters
-               if p.effect == "ran_pars" and p.term.startswith("cor__"))
+def singular_groups(results: list) -> set[str]:  # noqa: ANN001 - FitResults
+    """Grouping factors whose random part is near-singular in any ok result.
+
+    Near-singular: a random-effect sd below NEAR_ZERO_SD_FRACTION of the largest sd of the model
+    (residual included), or |corr| > 1 - NEAR_ONE_CORRELATION. A result that says it is singular
+    without either (lme4's isSingular) marks every group of that result. Only the variance
+    parameters and BLUPs of these groups get the near-singular tolerance rows: the likelihood is
+    flat in *their* direction, not in the fixed effects or the other groups'.
+    """
+    out: set[str] = set()
+    for r in results:
+        if getattr(r, "status", "ok") != "ok":
+            continue
+        sds = {(p.group, p.term): p.estimate for p in r.parameters if p.effect == "ran_pars"
+               and p.term.startswith("sd__")}
+        top = max((abs(v) for v in sds.values()), default=0.0)
+        found = {g for (g, _), v in sds.items() if g != "Residual" and top > 0
+                 and abs(v) < NEAR_ZERO_SD_FRACTION * top}
+        found |= {str(p.group) for p in r.parameters if p.effect == "ran_pars"
+                  and p.term.startswith("cor__") and abs(p.estimate) > 1 - NEAR_ONE_CORRELATION}
+        if r.diagnostics.singular and not found:
+            found = {str(g) for g, _ in sds if g != "Residual"}
+        out |= found
+    return out
+
+
+def key_class(key: ParamKey, family: str, singular: set[str]) -> str:
+    """The model class that sets this key's tolerance (see :func:`singular_groups`)."""
+    if key.kind in ("ran_pars", "ranef") and key.group in singular:
+        return "near-singular"
+    return family_class(family)
 
 
 # ---- the tolerance of one cell -------------------------------------------------------------
@@ -259,8 +244,8 @@ class Tolerance:
         return max(self.relative * max(abs(a), abs(b)), self.absolute_floor)
 
 
-def _override(spec: Spec, key: str, quantity: str, qclass: str) -> tuple[str, float] | None:
-    exact = key if quantity == "estimate" else f"{key}:{quantity}"
+def _override(spec: Spec, key: ParamKey, quantity: str, qclass: str) -> tuple[str, float] | None:
+    exact = str(key) if quantity == "estimate" else f"{key}:{quantity}"
     tols = spec.tolerances
     if exact in tols:
         return exact, tols[exact]
@@ -273,13 +258,12 @@ def _override(spec: Spec, key: str, quantity: str, qclass: str) -> tuple[str, fl
     return None
 
 
-def _squared_scale(key: str) -> bool:
+def _squared_scale(key: ParamKey) -> bool:
     """Variances and covariances: a relative error in an sd doubles in its square."""
-    term = key.rsplit("/", 1)[-1]
-    return key.startswith("ran_pars/") and term.startswith(("var__", "cov__"))
+    return key.scale in ("var", "cov")
 
 
-def tolerance_for(spec: Spec, key: str, quantity: str, pair: str,
+def tolerance_for(spec: Spec, key: ParamKey, quantity: str, pair: str,
                   half_unit: float | None = None, model: str | None = None,
                   se: float | None = None) -> Tolerance:
     """The tolerance for one cell: a spec override, else the POLICY default (see module doc).
@@ -315,8 +299,7 @@ def tolerance_for(spec: Spec, key: str, quantity: str, pair: str,
                       row.reason)
     if se_floor > row.absolute:
         row = Default(row.pair, row.model, row.quantity, row.relative, se_floor, row.reason)
-    label = {"engines": "same estimator", "estimators": "different estimators (loose)"}.get(
-        pair, pair)
+    label = {"engines": "engine tolerance"}.get(pair, pair)
     parts = ([f"rel {row.relative:g}"] if row.relative else []) + \
         ([f"abs {row.absolute:g}"] if row.absolute or not row.relative else [])
     return Tolerance(relative=row.relative, absolute_floor=row.absolute,

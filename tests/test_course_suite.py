@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.estimator import Estimator
 from harness.references import reference_values
 from harness.runner import prepare_data
 from harness.spec import Spec, load_specs
@@ -36,10 +37,8 @@ from harness.spec import Spec, load_specs
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPECS_DIR = REPO_ROOT / "specs"
 DATASETS = {"gcse", "popular2", "nurses", "census", "pupcross"}
-DOC_ONLY = "documentation-only"
 
 # Canonical method labels the backends write into provenance.method (brief of issue 5).
-METHOD = re.compile(r"^(ML|REML|OLS|Laplace|(MV)?AGHQ\(\d+\))$")
 
 # N-keys whose stated value contains digits that no canonical key can hold: the reference block
 # exists (with the words in its note) but has no values. Each entry says why.
@@ -173,18 +172,16 @@ def test_spec_layout_and_references(path: Path, spec: Spec):
     for ref in spec.references:
         reference_values(ref, f"{spec.id}: ")  # every value parses
         if ref.method is not None:
-            assert METHOD.match(ref.method), f"{spec.id}: {ref.id} method {ref.method!r}"
+            Estimator.parse(ref.method)  # the one estimator grammar (harness/estimator.py)
         if ref.kind == "refit":
             assert ref.id.startswith("refit-lme4"), ref.id
             assert ref.values, f"{spec.id}: an empty refit block"
         else:
             assert re.fullmatch(r"N\d+(-[a-z0-9]+)?", ref.id), f"{spec.id}: printed block {ref.id}"
     for kd in spec.known_differences:
-        # an empty applies_to explains every cell of the spec and would hide real bugs
-        assert kd.applies_to, f"{spec.id}: known difference {kd.id} needs applies_to"
-        for target in kd.applies_to:
-            assert (target == DOC_ONLY or target in ref_ids or target.startswith(("stat/", "fixed/", "ran_pars/", "threshold/"))
-                    or target in ("native", "lme4", "stata")), f"{spec.id}: {kd.id} applies_to {target!r}"
+        # scoped to sources of this spec and to keys, and bounded (the schema enforces both)
+        assert kd.applies_to.sources and kd.applies_to.keys, f"{spec.id}: {kd.id}"
+        assert kd.expected is not None or kd.max_difference is not None, f"{spec.id}: {kd.id}"
     for issue in spec.known_issues:
         assert issue.description
 
@@ -337,7 +334,8 @@ def test_slips_stay_as_references_and_are_explained_by_key():
         ref = next(r for r in spec.references if r.id == nkey)
         assert key in ref.values
         assert any(i.id == slip for i in spec.known_issues)
-        assert any(kd.applies_to == [key] for kd in spec.known_differences)
+        assert any(kd.applies_to.keys == [key] and kd.applies_to.sources == [f"ref:{nkey}"]
+                   for kd in spec.known_differences)
         # no other reference block of the spec carries that key (the difference would hide it)
         assert [r.id for r in spec.references if key in r.values] == [nkey]
 
@@ -523,7 +521,8 @@ def test_stated_data_numbers_match_the_data_or_are_explained_slips(data_dir: Pat
         for ref, key, raw in keys:
             stated = int(float(str(raw)))
             actual = len(f) if key == "stat/nobs" else f[key.split("/", 2)[2]].nunique()
-            explained = any(kd.applies_to == [key] for kd in spec.known_differences)
+            explained = any(kd.applies_to.keys == [key] and f"ref:{ref.id}" in kd.applies_to.sources
+                            for kd in spec.known_differences)
             if explained:
                 assert stated != actual, f"{spec.id}: {key} is explained but agrees"
             else:

@@ -1,5 +1,6 @@
 import math
 
+from harness.estimator import Estimator
 from harness.results import (Diagnostics, FitResult, Parameter, Provenance, RandomEffect,
                              Statistics, residual_parameters, variance_parameters)
 
@@ -16,7 +17,7 @@ def sample() -> FitResult:
         random_effects=[RandomEffect("school", "1", "(Intercept)", 0.3, 0.1)],
         diagnostics=Diagnostics(converged=True, warnings=["w"], max_abs_gradient=float("nan")),
         provenance=Provenance(backend="native", call="lmm(...)", software={"numpy": "2"}),
-        timings={"fit": 0.01})
+        timings={"fit": 0.01}).set_estimator(Estimator("ML"))
 
 
 def test_variance_parameters_all_scales_broom_names():
@@ -43,6 +44,9 @@ def test_json_round_trip_is_lossless_and_has_contract_keys():
     assert back.random_effects == r.random_effects
     assert back.statistics == r.statistics
     assert back.diagnostics.max_abs_gradient is None  # NaN is not JSON; it becomes null
+    assert back.estimator == Estimator("ML") and d["provenance"]["method"] == "ML"
+    assert d["estimator"] == {"criterion": "ML", "integration": "none", "points": 0,
+                              "se": "model", "cluster": None, "df_method": None}
 
 
 def test_failed_result_carries_reason():

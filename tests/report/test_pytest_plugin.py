@@ -34,4 +34,7 @@ def test_plugin_collects_comparisons_and_fails_with_rows(tmp_path: Path) -> None
     assert "FAILED" in out and "gcse.ri_reml::native vs ref:course-r" in out
     assert "ran_pars/school/var__(Intercept) (estimate): native 8.110688 vs ref:course-r 8.13" \
         in out
-    assert "2 failed, 10 passed, 3 skipped" in out
+    # stored results carry no evidence (no data, no native refits here): lme4's early stop on
+    # gcse.ri_reml is not explained from stored files alone, so its two comparisons fail too
+    assert "4 failed, 8 passed, 3 skipped" in out
+    assert "gcse.ri_reml::native vs lme4" in out

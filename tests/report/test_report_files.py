@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote
 
+from harness.keys import ParamKey
 from harness.report import model_in_words, parameter_label
 from tests.report.fixtures import spec
 
@@ -89,8 +90,9 @@ def test_model_in_words() -> None:
 
 
 def test_parameter_labels() -> None:
-    assert parameter_label("ran_pars/school/sd__(Intercept)") == "sd of school intercepts"
-    assert parameter_label("ran_pars/school/cor__(Intercept).lrt") == \
+    K = ParamKey.parse
+    assert parameter_label(K("ran_pars/school/sd__(Intercept)")) == "sd of school intercepts"
+    assert parameter_label(K("ran_pars/school/cor__(Intercept).lrt")) == \
         "correlation of school intercept and lrt"
-    assert parameter_label("ran_pars/Residual/sd__Observation") == "residual sd"
-    assert parameter_label("stat/icc/wardid").startswith("ICC at the wardid level")
+    assert parameter_label(K("ran_pars/Residual/sd__Observation")) == "residual sd"
+    assert parameter_label(K("stat/icc/wardid")).startswith("ICC at the wardid level")
