@@ -24,6 +24,7 @@ from harness.crosschecks import lr_statistics, replication_checks
 from harness.datasets import DatasetError, load_dataset
 from harness.fitcache import FitCache, fit_key, relabel
 from harness.derive import DeriveError, apply_derivations, evaluate_expr
+from harness.estimator import Estimator
 from harness.results import FitResult
 from harness.spec import Spec
 
@@ -167,18 +168,25 @@ def fit_one(spec: Spec, backend_name: str, data: PreparedData) -> FitResult:
 
 def likelihood_at(spec: Spec, data: PreparedData,
                   results: dict[str, FitResult]) -> dict[str, float]:
-    """The native LMM log-likelihood at each ok engine's estimates (gaussian mixed models with
-    two or more ok engines); see backends/native/evaluate.py for why."""
-    from backends.native.evaluate import loglik_at
+    """The native full log-likelihood at each ok engine's complete estimates, under that
+    engine's estimator (gaussian mixed models with two or more ok engines); see
+    backends/native/evidence.py for why."""
+    from backends.native.evidence import EvidenceModel, estimates_of
 
     ok = {name: r for name, r in results.items() if r.status == "ok"}
     if len(ok) < 2 or spec.model.family != "gaussian" or not spec.model.parsed.has_random:
         return {}
     factors = [c for c, t in spec.columns.items() if t == "factor"]
+    models: dict[str, EvidenceModel] = {}   # one per distinct model (backends may override it)
     out = {}
     for name, r in ok.items():
+        model = spec.model_for(name)
         try:
-            value = loglik_at(spec.model_for(name), data.frame, factors, r)
+            key = model.model_dump_json()
+            if key not in models:
+                models[key] = EvidenceModel.build(model, data.frame, factors)
+            estimator = r.estimator or Estimator(model.method)
+            value = models[key].loglik(estimates_of(r), estimator).loglik
         except Exception:  # noqa: BLE001 - an evaluation failure only means no extra evidence
             value = None
         if value is not None:
