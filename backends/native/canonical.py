@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -127,7 +128,7 @@ class ParameterLayout:
                          for f in factors), residual)
 
     # ---- the working coordinates -----------------------------------------------------------
-    @property
+    @cached_property
     def coordinates(self) -> tuple[Coordinate, ...]:
         out = [Coordinate(ParamKey.fixed(n), "identity", "beta", index=i)
                for i, n in enumerate(self.fixed)]
