@@ -143,6 +143,11 @@ class ParameterLayout:
             out.append(Coordinate(ParamKey.residual("sd"), "log", "sigma"))
         return tuple(out)
 
+    @property
+    def n_location(self) -> int:
+        """How many fixed effects and thresholds: the leading working coordinates."""
+        return len(self.fixed) + len(self.thresholds)
+
     def keys(self) -> list[str]:
         """The canonical keys on the sd/cor scale: one per working coordinate, in order."""
         return [str(c.key) for c in self.coordinates]

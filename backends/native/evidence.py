@@ -49,6 +49,9 @@ from harness.spec import Model
 
 from .canonical import ParameterError, ParameterLayout, Point, Reading, Working
 from .design import DesignError, build_design
+from .gaussian_loglik import GaussianLikelihood
+from .glm_loglik import GlmLikelihood
+from .glmm.evidence import GlmmLikelihood
 from .information import observed_information
 from .likelihood import EvaluationError, Path, PointLikelihood
 
@@ -157,16 +160,12 @@ class EvidenceModel:
         if model.family == "gaussian":
             if trials or offset:
                 raise EvidenceUnavailable("trials and offset apply to binomial/Poisson models")
-            from .gaussian_loglik import GaussianLikelihood
-            design = build_design(model.formula, data, factors, reference)
-            return cls(GaussianLikelihood(design))
+            return cls(GaussianLikelihood(build_design(model.formula, data, factors, reference)))
         if model.family not in ("binomial", "poisson", "ordinal"):
             raise EvidenceUnavailable(f"native has no {model.family} likelihood")
         if model.parsed.has_random:
-            from .glmm.evidence import GlmmLikelihood
             return cls(GlmmLikelihood.build(model, data, factors, trials=trials, offset=offset,
                                             intercept_last=intercept_last))
-        from .glm_loglik import GlmLikelihood
         return cls(GlmLikelihood.build(model, data, factors, trials=trials, offset=offset))
 
     @property
@@ -183,28 +182,27 @@ class EvidenceModel:
         t0 = time.perf_counter()
         reading, reason = self._read(estimates, estimator,
                                      self.likelihood.needs_sigma(estimator))
-        common = dict(estimator=estimator, missing=tuple(reading.missing) if reading else (),
-                      unused=tuple(reading.unused) if reading else (),
-                      notes=tuple(reading.notes) if reading else ())
-        if reason is not None or reading is None or reading.point is None:
-            return PointEvaluation(loglik=None, reason=reason, **common,  # type: ignore[arg-type]
-                                   seconds=time.perf_counter() - t0)
-        try:
-            v = self.likelihood.values(reading.point, estimator)
-        except (EvaluationError, ParameterError) as e:
-            return PointEvaluation(loglik=None, reason=str(e), **common,  # type: ignore[arg-type]
-                                   seconds=time.perf_counter() - t0)
-        return PointEvaluation(loglik=v.loglik, loglik_glmer=v.loglik_glmer,
-                               profiled=v.profiled, profiled_loglik=v.profiled_loglik,
-                               **common, seconds=time.perf_counter() - t0)  # type: ignore[arg-type]
+        v = None
+        if reason is None and reading.point is not None:
+            try:
+                v = self.likelihood.values(reading.point, estimator)
+            except (EvaluationError, ParameterError) as e:
+                reason = str(e)
+        return PointEvaluation(
+            estimator=estimator, loglik=v.loglik if v else None,
+            loglik_glmer=v.loglik_glmer if v else None, profiled=v.profiled if v else {},
+            profiled_loglik=v.profiled_loglik if v else None, missing=tuple(reading.missing),
+            unused=tuple(reading.unused), notes=tuple(reading.notes), reason=reason,
+            seconds=time.perf_counter() - t0)
 
     def _read(self, estimates: Mapping[str, float], estimator: Estimator, sigma: bool
-              ) -> tuple[Reading | None, str | None]:
-        why = self.likelihood.unsupported(estimator)
+              ) -> tuple[Reading, str | None]:
+        """The point of ``estimates``, and why it cannot be evaluated (None if it can)."""
         try:
             reading = self.layout.read(estimates, require_sigma=sigma)
         except ParameterError as e:
-            return None, str(e)
+            return Reading(None, [], [], []), str(e)
+        why = self.likelihood.unsupported(estimator)
         if why is None and reading.missing:
             why = f"{len(reading.missing)} parameter(s) missing: {', '.join(reading.missing)}"
         return reading, why
@@ -225,21 +223,22 @@ class EvidenceModel:
         t0 = time.perf_counter()
         all_keys = tuple(self.layout.all_keys())
         reading, reason = self._read(estimates, estimator, True)
-        common = dict(estimator=estimator, path=path, keys=tuple(self.keys()),
-                      missing=tuple(reading.missing) if reading else (),
-                      unused=tuple(reading.unused) if reading else (), all_keys=all_keys)
-        if reason is not None or reading is None or reading.point is None:
-            return ParameterCovariance(matrix=None, std_errors={k: None for k in all_keys},
-                                       reason=reason, **common)  # type: ignore[arg-type]
-        try:
-            return self._covariance(reading.point, estimator, path, common, t0)
-        except (EvaluationError, ParameterError) as e:
-            return ParameterCovariance(matrix=None, std_errors={k: None for k in all_keys},
-                                       reason=str(e), **common,  # type: ignore[arg-type]
-                                       seconds=time.perf_counter() - t0)
+        out = dict(estimator=estimator, path=path, keys=tuple(self.keys()), all_keys=all_keys,
+                   missing=tuple(reading.missing), unused=tuple(reading.unused))
+        if reason is None and reading.point is not None:
+            try:
+                out.update(self._information(reading.point, estimator, path))
+            except (EvaluationError, ParameterError) as e:
+                reason = str(e)
+        if reason is not None:
+            out.update(matrix=None, std_errors={k: None for k in all_keys},
+                       reasons={k: reason for k in all_keys})
+        return ParameterCovariance(reason=reason, seconds=time.perf_counter() - t0,
+                                   **out)  # type: ignore[arg-type]
 
-    def _covariance(self, point: Point, estimator: Estimator, path: Path, common: dict,
-                    t0: float) -> ParameterCovariance:
+    def _information(self, point: Point, estimator: Estimator, path: Path) -> dict:
+        """The covariance fields of :class:`ParameterCovariance` at ``point``; raises
+        :class:`EvaluationError` where the information is not positive definite."""
         layout = self.layout
         base = layout.encode(point)
         f = self.likelihood.information_function(point, estimator, path)
@@ -255,57 +254,37 @@ class EvidenceModel:
             raise EvaluationError("the log-likelihood is not finite at this point")
         H, evals = observed_information(loglik, base.phi, base.free,
                                         self._scale_guess(point, base))
+        smallest = float(np.linalg.eigvalsh(H).min()) if H.size else 1.0
+        if not smallest > 0:
+            raise EvaluationError(f"the observed information is not positive definite here "
+                                  f"(smallest eigenvalue {smallest:.3g}): not a maximum, or a "
+                                  "flat direction")
         keys, _, J, deps = layout.canonical(base.phi, base)
-        n = base.phi.size
-        V = np.full((n, n), np.nan)
-        free = np.flatnonzero(base.free)
-        ev = np.linalg.eigvalsh(H) if H.size else np.zeros(0)
-        if ev.size and not ev.min() > 0:
-            why = (f"the observed information is not positive definite here (smallest "
-                   f"eigenvalue {ev.min():.3g}): not a maximum, or a flat direction")
-            return ParameterCovariance(matrix=None, std_errors={k: None for k in keys},
-                                       reasons={k: why for k in keys}, loglik=value,
-                                       reason=why, evaluations=evals,
-                                       seconds=time.perf_counter() - t0,
-                                       **common)  # type: ignore[arg-type]
-        V[np.ix_(free, free)] = np.linalg.inv(H)
-        Jf = J[:, free]
-        full = Jf @ V[np.ix_(free, free)] @ Jf.T
+        Jf = J[:, base.free]
+        full = Jf @ np.linalg.inv(H) @ Jf.T
         ses: dict[str, float | None] = {}
         reasons: dict[str, str] = {}
         for r, key in enumerate(keys):
-            fixed_dep = [i for i in deps[r] if not base.free[i]]
-            if fixed_dep:
+            at_bound = [i for i in deps[r] if not base.free[i]]
+            if at_bound:
                 ses[key] = None
-                reasons[key] = base.reasons[fixed_dep[0]]
+                reasons[key] = base.reasons[at_bound[0]]
                 full[r, :] = full[:, r] = np.nan
             else:
                 ses[key] = math.sqrt(full[r, r])
-        working = [keys.index(k) for k in common["keys"]]
-        return ParameterCovariance(matrix=full[np.ix_(working, working)], std_errors=ses,
-                                   reasons=reasons,
-                                   conditional_std_errors=self._conditional(H, base),
-                                   loglik=value, evaluations=evals,
-                                   seconds=time.perf_counter() - t0, all_matrix=full,
-                                   **common)  # type: ignore[arg-type]
-
-    def _conditional(self, H: np.ndarray, base: Working) -> dict[str, float]:
-        """SEs of fixed effects and thresholds given the variance parameters: the inverse of
-        their block of the information (they are the leading, always free, coordinates)."""
-        coords = self.layout.coordinates
-        nb = sum(1 for c in coords if c.kind in ("beta", "alpha"))
-        se = np.sqrt(np.diag(np.linalg.inv(H[:nb, :nb]))) if nb else np.zeros(0)
-        return {str(c.key): float(v) for c, v in zip(coords[:nb], se)}
+        working = [keys.index(k) for k in layout.keys()]
+        nb = layout.n_location        # fixed effects and thresholds: the leading, free ones
+        cond = np.sqrt(np.diag(np.linalg.inv(H[:nb, :nb]))) if nb else np.zeros(0)
+        return dict(matrix=full[np.ix_(working, working)], all_matrix=full, std_errors=ses,
+                    reasons=reasons, loglik=value, evaluations=evals,
+                    conditional_std_errors={str(c.key): float(v) for c, v in
+                                            zip(layout.coordinates[:nb], cond)})
 
     def _scale_guess(self, point: Point, base: Working) -> np.ndarray:
         """Approximate SEs on the working scale: the model's own for beta and thresholds where
         it has a cheap one, otherwise a size-relative guess (refined by probing)."""
-        coords = self.layout.coordinates
-        s = np.full(len(coords), WORKING_SCALE)
-        nb = sum(1 for c in coords if c.kind in ("beta", "alpha"))
+        nb = self.layout.n_location
+        s = np.full(base.phi.size, WORKING_SCALE)
         guess = self.likelihood.beta_scale(point)
-        if guess is not None:
-            s[:nb] = guess
-        else:
-            s[:nb] = 0.01 * np.maximum(np.abs(base.phi[:nb]), 1.0)
+        s[:nb] = guess if guess is not None else 0.01 * np.maximum(np.abs(base.phi[:nb]), 1.0)
         return s

@@ -33,7 +33,7 @@ from .canonical import ParameterLayout, Point, psd_cholesky
 from .design import Design
 from .fit import make_system
 from .likelihood import EvaluationError, Path, Values
-from .objective import Factorization, upper_cholesky
+from .objective import Factorization, profiled_deviance, sigma_hat, upper_cholesky
 from .theta import ThetaLayout
 
 CACHE_SIZE = 64     # factorisations kept: a Hessian revisits each theta for every beta/sigma
@@ -110,17 +110,10 @@ class GaussianLikelihood:
         the maximum over beta and sigma). sigma's divisor is ``n`` for ML and ``n - p`` for
         REML and OLS; OLS's log-likelihood is the ML one (``logLik.lm``)."""
         fact = self._fact(point)
-        n = self.n if criterion == "ML" else self.n - self.p
         out = {str(ParamKey.fixed(name)): float(b) for name, b in
                zip(self.design.x_names, fact.beta)}
-        out[str(ParamKey.residual("sd"))] = math.sqrt(fact.pwrss / n)
-        if criterion == "REML":
-            value = n * (1.0 + math.log(2.0 * math.pi * fact.pwrss / n)) + fact.logdet_L \
-                + fact.logdet_RX
-        else:
-            value = self.n * (1.0 + math.log(2.0 * math.pi * fact.pwrss / self.n)) \
-                + fact.logdet_L
-        return out, -0.5 * value
+        out[str(ParamKey.residual("sd"))] = sigma_hat(fact, self.n, criterion != "ML")
+        return out, -0.5 * profiled_deviance(fact, self.n, criterion == "REML")
 
     # ---- the evidence protocol (backends/native/likelihood.py) ------------------------------
     def unsupported(self, estimator: Estimator) -> str | None:
