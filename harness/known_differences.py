@@ -54,8 +54,8 @@ class Context:
     value_b: float
     peers: tuple[FitResult, ...] = ()  # every ok live result of the spec
     limit: float = float("inf")  # this cell's tolerance (absolute)
-    # the native full log-likelihood evaluated at each live engine's complete estimates (LMMs;
-    # see backends/native/evidence.py): an optimizer-free view of which point is better
+    # the native log-likelihood evaluated at each live engine's estimates (LMMs; see
+    # backends/native/evaluate.py): an optimizer-free view of which point is better
     likelihood_at: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -53,14 +53,13 @@ from .gaussian_loglik import GaussianLikelihood
 from .glm_loglik import GlmLikelihood
 from .glmm.evidence import GlmmLikelihood
 from .information import observed_information
-from .likelihood import EvaluationError, Path, PointLikelihood
+from .likelihood import EvaluationError, EvidenceUnavailable, Path, PointLikelihood
+
+__all__ = ["EvidenceModel", "PointEvaluation", "ParameterCovariance", "EvidenceUnavailable",
+           "estimates_of", "Path"]
 
 #: first guess of the standard error of a log-sd or atanh-correlation (refined by probing)
 WORKING_SCALE = 0.1
-
-
-class EvidenceUnavailable(ValueError):
-    """The native code has no likelihood for this model (the message says why)."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,10 @@ from .canonical import ParameterLayout, Point
 Path = Literal["exact", "glmer"]
 
 
+class EvidenceUnavailable(ValueError):
+    """The native code has no likelihood for this model (the message says why)."""
+
+
 class EvaluationError(RuntimeError):
     """The likelihood cannot be evaluated at this point (conditional modes did not converge,
     a non-finite value); the message says why."""

@@ -103,4 +103,5 @@ SINGLE_LEVEL = {
     "probit": gcse("hi_gcse ~ " + FIXED, family="binomial", link="probit"),
     "Poisson": gcse("ct_gcse ~ " + FIXED, family="poisson"),
     "ordinal": gcse("ord_gcse ~ " + FIXED, family="ordinal"),
+    "ordinal probit": gcse("ord_gcse ~ " + FIXED, family="ordinal", link="probit"),
 }

@@ -10,11 +10,12 @@ import pytest
 
 from backends.native import evidence as evidence_module
 from backends.native import information
-from backends.native.evidence import estimates_of
+from backends.native.evidence import EvidenceModel, EvidenceUnavailable, estimates_of
 from harness.estimator import Estimator
 from tests.native.evidence_fits import (AGHQ7, BIN_INDEPENDENT, BIN_RI_AGHQ7, BIN_RS,
                                         BIN_RS_EXACT, LAPLACE, ORDINAL_RI, POISSON_RI_AGHQ7,
-                                        PROBIT_RI, SINGLE_LEVEL, evidence, fit, gcse, spec)
+                                        PROBIT_RI, SINGLE_LEVEL, evidence, fit, gcse,
+                                        prepared, spec)
 
 # name -> (spec, which value native reports: "glmer" path or "exact")
 CASES = {
@@ -27,6 +28,8 @@ CASES = {
         gcse(BIN_INDEPENDENT, family="binomial", integration=AGHQ7), "exact"),
     "ordinal random intercept, Laplace": (
         gcse(ORDINAL_RI, family="ordinal", integration=LAPLACE), "exact"),
+    "ordinal probit random intercept, AGHQ(7)": (
+        gcse(ORDINAL_RI, family="ordinal", link="probit", integration=AGHQ7), "exact"),
     **{f"{name} single-level": (s, "exact") for name, s in SINGLE_LEVEL.items()},
 }
 
@@ -175,3 +178,11 @@ def test_stata_mvaghq_estimates_give_statas_loglik_and_ses():
     cov = ev.covariance(est, mv7)
     for key, (_, se) in STATA_N64.items():
         assert cov.std_errors[key] == pytest.approx(se, rel=3e-4 if "var__" in key else 6e-5), key
+
+
+def test_models_native_has_no_likelihood_for_say_so():
+    for s in (gcse("hi_gcse ~ lrt + (1 | school) + (1 | schgend)", family="binomial",
+                   integration=LAPLACE),
+              gcse("ord_gcse ~ lrt", family="multinomial")):
+        with pytest.raises(EvidenceUnavailable):
+            EvidenceModel.build(s.model, prepared(s).frame, [])

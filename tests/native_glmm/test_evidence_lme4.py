@@ -37,7 +37,7 @@ CASES = {
     "glmer Poisson random intercept, AGHQ(7)": (POISSON_RI_AGHQ7, "glmer", 1e-12),  # 4e-16
     "clmm random intercept, AGHQ(7)": (ORDINAL_AGHQ7, "exact", 1e-12),        # 1.6e-15
     "clmm random intercept, Laplace": (ORDINAL_LAPLACE, "exact", 2e-8),       # 7.4e-9
-    **{f"{'clm' if n == 'ordinal' else 'glm'} {n}": (s, "exact", 1e-12)       # <= 2e-16
+    **{f"{'clm' if n.startswith('ordinal') else 'glm'} {n}": (s, "exact", 1e-12)  # <= 2e-16
        for n, s in SINGLE_LEVEL.items()},
 }
 

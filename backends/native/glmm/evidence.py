@@ -29,7 +29,7 @@ from harness.estimator import Estimator
 from harness.spec import Model
 
 from ..canonical import ParameterLayout, Point, psd_cholesky
-from ..likelihood import EvaluationError, Path, Values
+from ..likelihood import EvaluationError, EvidenceUnavailable, Path, Values
 from .aghq import AghqDeviance
 from .fit import build_problem, deviance_function, stage1
 from .glmer_pirls import glmer_modes
@@ -59,8 +59,8 @@ class GlmmLikelihood:
               trials: str | None = None, offset: str | None = None,
               intercept_last: bool = True) -> "GlmmLikelihood":
         if len(model.parsed.grouping_factors) != 1:
-            raise ValueError("native GLMMs support one grouping factor; this model has "
-                             f"{len(model.parsed.grouping_factors)}")
+            raise EvidenceUnavailable("native GLMMs support one grouping factor; this model "
+                                      f"has {len(model.parsed.grouping_factors)}")
         _, prob, x_names, thr = build_problem(
             model.formula, data, model.family, model.resolved_link,  # type: ignore[arg-type]
             trials, offset, factors, reference=dict(model.reference_level) or None)
