@@ -35,8 +35,7 @@ from harness.estimator import Estimator
 from harness.results import Diagnostics, FitResult, Parameter, Provenance, Statistics
 
 from .design import Design, DesignError, auxiliary_columns, build_design, group_codes
-from .glmm.families import Binomial, Cumulative, Poisson
-from .names import level_label
+from .glmm.families import Cumulative, make_family, ordinal_response
 
 FAMILIES = ("binomial", "poisson", "ordinal")
 LINKS = {"binomial": ("logit", "probit"), "poisson": ("log",), "ordinal": ("logit", "probit")}
@@ -154,15 +153,11 @@ def glm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | 
 def _fit_glm(design: Design, family: str, link: str, trials: np.ndarray | None,
              off: np.ndarray, tol: float, max_iter: int) -> GlmResult:
     X, y, n, p = design.X, design.y, design.n, design.p
+    fam = make_family(family, link, y, trials)
     if family == "binomial":
-        m = np.ones(n) if trials is None else trials
-        if trials is None and not np.all((y == 0) | (y == 1)):
-            raise DesignError("a binomial response must be 0/1 (or give trials)")
-        fam = Binomial(y, m, link)
-        mu0 = (y + 0.5) / (m + 1.0)                      # glm's mustart for binomial
+        mu0 = (y + 0.5) / (fam.m + 1.0)                  # glm's mustart for binomial
         eta = qlogis(mu0) if link == "logit" else ndtri(mu0)
     else:
-        fam = Poisson(y, link)
         eta = np.log(y + 0.1)                            # glm's mustart = y + 0.1
     if np.linalg.matrix_rank(X) < p:
         raise DesignError("the fixed-effects design is rank deficient")
@@ -242,20 +237,13 @@ def _ordinal_parts(fam: Cumulative, X: np.ndarray, yk: np.ndarray, K: int, beta:
 
 def _fit_ordinal(design: Design, link: str, off: np.ndarray, tol: float,
                  max_iter: int) -> GlmResult:
-    keep = [i for i, nm in enumerate(design.x_names) if nm != "(Intercept)"]
-    X = np.ascontiguousarray(design.X[:, keep])
-    x_names = [design.x_names[i] for i in keep]
-    levels = np.unique(design.y)
-    if levels.size < 2:
-        raise DesignError("an ordinal response needs at least two observed categories")
-    yk = np.searchsorted(levels, design.y).astype(np.int64)
-    K = levels.size
-    labels = [level_label(v) for v in levels]
-    thr_names = [f"{labels[i]}|{labels[i + 1]}" for i in range(K - 1)]
+    X, x_names, codes, thr_names = ordinal_response(design.X, list(design.x_names), design.y)
+    yk = codes.astype(np.int64)
+    K = len(thr_names) + 1
     if X.shape[1] and np.linalg.matrix_rank(np.hstack([np.ones((X.shape[0], 1)), X])) \
             < X.shape[1] + 1:
         raise DesignError("the fixed-effects design is rank deficient")
-    fam = Cumulative(yk.astype(float), K, link)
+    fam = make_family("ordinal", link, codes, ncat=K)
     p = X.shape[1]
     cum = np.cumsum(np.bincount(yk, minlength=K))[:-1] / yk.size
     alpha = qlogis(cum) if link == "logit" else ndtri(cum)   # clm's start: marginal cut points

@@ -42,7 +42,7 @@ from scipy.special import gammaln, xlogy
 
 from backends.native.glmm import fit_glmm
 from backends.native.glmm.aghq import AghqDeviance
-from backends.native.glmm.fit import _as_function, build_problem
+from backends.native.glmm.fit import deviance_function, build_problem
 from backends.native.glmm.laplace import LaplaceDeviance
 
 from . import data
@@ -228,7 +228,7 @@ def test_probit_aghq7_se_against_richardson_hessian():
                    link="probit", integration="aghq", points=7)
     se = np.sqrt(np.diag(fit.cov))
     # a smooth deviance (exact conditional modes, 7 points) and an accurate Hessian
-    exact7 = _as_function(AghqDeviance(fit.problem, 7), fit.problem, 1, 4)
+    exact7 = deviance_function(AghqDeviance(fit.problem, 7), fit.problem, 1, 4)
     se_r = np.sqrt(np.diag(2 * np.linalg.inv(_richardson_hessian(exact7, fit.x, se))))
     np.testing.assert_allclose(se, se_r, rtol=1e-5)
     # glmer's vcov gives lrt 0.00366552 (1.6e-3 lower); numDeriv's Richardson Hessian of

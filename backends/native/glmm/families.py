@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit, gammaln, log_ndtr, ndtr
 
+from ..design import DesignError
+from ..names import level_label
+
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 
@@ -192,3 +195,36 @@ class Cumulative:
 
 
 Family = Binomial | Poisson | Cumulative
+
+
+def make_family(family: str, link: str, y: np.ndarray, trials: np.ndarray | None = None,
+                ncat: int = 0) -> Family:
+    """The family object for response rows ``y`` (ordinal: category codes, ``ncat`` of them).
+
+    ``trials`` None means 0/1 binomial outcomes, which is checked: counts need their trials.
+    """
+    if family == "binomial":
+        if trials is None and not np.all((y == 0) | (y == 1)):
+            raise DesignError("a binomial response without trials must be 0/1; give the number "
+                              "of trials (options: {trials: <column>}) for counts")
+        return Binomial(y, np.ones_like(y) if trials is None else trials, link)
+    if family == "poisson":
+        return Poisson(y, link)
+    if family == "ordinal":
+        return Cumulative(y, ncat, link)
+    raise ValueError(f"family {family!r} is not a native binomial/Poisson/ordinal family")
+
+
+def ordinal_response(X: np.ndarray, x_names: list[str], y: np.ndarray
+                     ) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    """A cumulative-link model's pieces from a design: ``X`` without its intercept (the
+    thresholds take its place, as ``ordinal::clm``), the response as category codes ``0..K-1``
+    in sorted order, and clm's threshold names ``"1|2"``, ``"2|3"``..."""
+    keep = [i for i, nm in enumerate(x_names) if nm != "(Intercept)"]
+    levels = np.unique(y)
+    if levels.size < 2:
+        raise DesignError("an ordinal response needs at least two observed categories")
+    labels = [level_label(v) for v in levels]
+    return (np.ascontiguousarray(X[:, keep]), [x_names[i] for i in keep],
+            np.searchsorted(levels, y).astype(float),
+            [f"{labels[i]}|{labels[i + 1]}" for i in range(levels.size - 1)])

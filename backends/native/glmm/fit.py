@@ -29,12 +29,11 @@ from scipy.special import logit as qlogis
 from scipy.special import ndtri
 
 from ..design import Design, auxiliary_columns, build_design
-from ..names import level_label
 from ..optimizer import minimize_bobyqa
 from ..theta import ThetaLayout
 from .aghq import AghqDeviance
 from .data import grouped_data
-from .families import Binomial, Cumulative, Poisson
+from .families import Cumulative, make_family, ordinal_response
 from .glmer_pirls import glmer_modes
 from .laplace import LaplaceDeviance
 from .mvaghq import MvaghqDeviance
@@ -92,40 +91,26 @@ class GlmmFit:
 
 def build_problem(formula: str, data: pd.DataFrame, family: FamilyName, link: str,
                   trials: str | None = None, offset: str | None = None,
-                  factors: tuple[str, ...] | list[str] = (), compress: bool = True
+                  factors: tuple[str, ...] | list[str] = (), compress: bool = True,
+                  reference: dict[str, object] | None = None
                   ) -> tuple[Design, Problem, list[str], list[str]]:
     """Design -> compressed grouped data -> family -> :class:`Problem`.
 
     Returns the problem plus fixed-effect and threshold names (clmm's ``"1|2"`` style).
+    ``reference`` maps a categorical variable to its reference level (as ``build_design``).
     """
-    design = build_design(formula, data, factors)
+    design = build_design(formula, data, factors, reference)
     if not design.factors:
         raise ValueError("the formula has no random-effects term; this is the GLMM estimator")
     extra = auxiliary_columns(design, data, trials=trials, offset=offset)
     X, x_names, thr_names = design.X, list(design.x_names), []
     y = design.y
     if family == "ordinal":
-        keep = [i for i, nm in enumerate(x_names) if nm != "(Intercept)"]
-        X, x_names = X[:, keep], [x_names[i] for i in keep]
-        levels = np.unique(y)
-        if levels.size < 2:
-            raise ValueError("an ordinal response needs at least two observed categories")
-        y = np.searchsorted(levels, y).astype(float)
-        labels = [level_label(v) for v in levels]
-        thr_names = [f"{labels[i]}|{labels[i + 1]}" for i in range(levels.size - 1)]
+        X, x_names, y, thr_names = ordinal_response(X, x_names, y)
     gd = grouped_data(design, y, X=X, trials=extra.get("trials"), offset=extra.get("offset"),
                       compress=compress)
-    if family == "binomial":
-        if trials is None and not np.all((gd.y == 0) | (gd.y == 1)):
-            raise ValueError("a binomial response without trials must be 0/1; give the number "
-                             "of trials (options: {trials: <column>}) for counts")
-        fam = Binomial(gd.y, gd.trials, link)
-    elif family == "poisson":
-        fam = Poisson(gd.y, link)
-    elif family == "ordinal":
-        fam = Cumulative(gd.y, len(thr_names) + 1, link)
-    else:
-        raise ValueError(f"family {family!r} is not a native GLMM family")
+    fam = make_family(family, link, gd.y, gd.trials if trials is not None else None,
+                      len(thr_names) + 1)
     return design, Problem(gd, fam, ThetaLayout.for_factors([gd.factor])), x_names, thr_names
 
 
@@ -166,7 +151,7 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
         x0 = np.concatenate([layout.initial(), np.zeros(p), _threshold_start(prob, link)])
         scale0 = np.full(x0.size, 0.2)
     else:
-        x0, scale0, e1, dev1, eta1 = _stage1(prob, p)
+        x0, scale0, e1, dev1, eta1 = stage1(prob, p)
         evals += e1
         stage["stage1 (nAGQ=0)"] = dev1
         if laplace == "glmer":
@@ -184,7 +169,7 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
 
     laplace_dev = LaplaceDeviance(prob, lp0, n_pirls)
     laplace = laplace_dev
-    f_lap = _as_function(laplace, prob, nt, p)
+    f_lap = deviance_function(laplace, prob, nt, p)
     opt = _minimise_piecewise(laplace, f_lap, x0, lower, scale0, nt, p)
     evals += opt.evaluations
     stage["Laplace"] = opt.value
@@ -201,7 +186,7 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
         else:
             dev_obj = AghqDeviance(prob, points, lp0, laplace.iterations)
             method = f"AGHQ({points})"
-        f_final = _as_function(dev_obj, prob, nt, p)
+        f_final = deviance_function(dev_obj, prob, nt, p)
         final = (minimise(f_final, opt.x, lower, scale) if use_mv else
                  _minimise_piecewise(dev_obj.laplace, f_final, opt.x, lower, scale, nt, p))
         evals += final.evaluations
@@ -294,8 +279,9 @@ def _minimise_piecewise(lap: LaplaceDeviance, f, x0: np.ndarray, lower: np.ndarr
     return opt
 
 
-def _as_function(dev, prob: Problem, nt: int, p: int):
-    """``x = [theta, beta, thresholds] -> deviance`` for one of the deviance objects."""
+def deviance_function(dev, prob: Problem, nt: int, p: int):
+    """``x = [theta, beta, thresholds] -> deviance`` for one of the deviance objects (inf
+    where the thresholds do not increase)."""
     ordinal = isinstance(prob.family, Cumulative)
 
     def f(x: np.ndarray) -> float:
@@ -322,8 +308,12 @@ def _threshold_start(prob: Problem, link: str) -> np.ndarray:
     return qlogis(cum) if link == "logit" else ndtri(cum)
 
 
-def _stage1(prob: Problem, p: int) -> tuple[np.ndarray, np.ndarray, int, float, np.ndarray]:
-    """glmer's nAGQ = 0 stage: theta by BOBYQA with (u, beta) at their joint mode."""
+def stage1(prob: Problem, p: int) -> tuple[np.ndarray, np.ndarray, int, float, np.ndarray]:
+    """glmer's nAGQ = 0 stage: theta by BOBYQA with (u, beta) at their joint mode.
+
+    Returns the start ``[theta, beta]`` for stage 2, approximate SEs of it, the evaluations,
+    the nAGQ = 0 deviance and the linear predictor there (glmer's ``lp0``, from which every
+    glmer-path PIRLS restarts)."""
     layout = prob.layout
     state = {"u": np.zeros((prob.data.m, prob.k)), "beta": np.zeros(p)}
     glm = joint_modes(prob, np.zeros(layout.size), state["beta"], state["u"])
