@@ -26,10 +26,10 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.estimator import Estimator
-from harness.evidence import Evidence, Point
+from harness.evidence import Evidence, Point, bridge_source
 from harness.keys import ParamKey, Source
 from harness.references import ReferenceValue, parse_printed
 from harness.results import FitResult
@@ -200,8 +200,10 @@ def _random_part(mid: str) -> str:
     return " + ".join(sorted(t for t in formula.split(" + ") if "|" in t))
 
 
-def _bridge_value(c: Context, side: Side, value: float) -> tuple[float, float] | None:
-    """(native's value under this side's model and estimator, the tolerance it must meet)."""
+def _bridge_value(c: Context, side: Side, value: float) -> tuple[float, str] | None:
+    """Native's value under this side's model and estimator, when the side agrees with it —
+    within the same-estimator tolerance, or by the evidence that explains two optima of one
+    estimator (the side stopped early; its SE is the SE at its own estimates) — with how."""
     bridge = c.evidence.bridge(side.model_id, side.estimator, c.quantity)
     if bridge is None:
         return None
@@ -216,7 +218,14 @@ def _bridge_value(c: Context, side: Side, value: float) -> tuple[float, float] |
                             model=c.class_of(c.key))
     else:
         tol = tolerance_for(c.spec, c.key, c.quantity, "engines", model=c.class_of(c.key))
-    return mine, tol.absolute(mine, value)
+    if abs(mine - value) <= tol.absolute(mine, value):
+        return mine, ""
+    native = Side(bridge_source(bridge.estimator), "native", bridge.estimator, side.model_id,
+                  result=bridge, keys=frozenset(p.param_key for p in bridge.parameters))
+    sub = replace(c, a=side, b=native, value_a=value, value_b=mine,
+                  limit=tol.absolute(mine, value))
+    found = _optimum(sub) or _standard_error_at_point(sub)
+    return (mine, f" ({found.text})") if found else None
 
 
 def _bridge_blups(c: Context, side: Side, values: list[float]) -> float | None:
@@ -256,14 +265,12 @@ def _estimator_difference(c: Context) -> Explanation | None:
     bb = _bridge_value(c, c.b, c.value_b)
     if ba is None or bb is None:
         return None
-    (na, ta), (nb, tb) = ba, bb
-    if abs(c.value_a - na) > ta or abs(c.value_b - nb) > tb:
-        return None
+    (na, how_a), (nb, how_b) = ba, bb
     kind, words = _difference_kind(c.a, c.b, c.quantity)
     return Explanation(kind, (
         f"different estimators or models: {words}. Native reproduces the gap: fitting "
-        f"{c.a.source}'s gives {na:.7g} ({c.a.source} {c.value_a:.7g}), fitting {c.b.source}'s "
-        f"gives {nb:.7g} ({c.b.source} {c.value_b:.7g})"),
+        f"{c.a.source}'s gives {na:.7g} ({c.a.source} {c.value_a:.7g}{how_a}), fitting "
+        f"{c.b.source}'s gives {nb:.7g} ({c.b.source} {c.value_b:.7g}{how_b})"),
         {f"native as {c.a.source}": na, f"native as {c.b.source}": nb})
 
 
@@ -275,34 +282,48 @@ def _point(c: Context, side: Side) -> Point | None:
     return p if p is not None and not p.inconsistency() else None
 
 
-def _gaps(c: Context) -> tuple[Point, Point, float, float] | None:
+@dataclass(frozen=True)
+class _Depth:
+    """Two consistent points of one estimator, their log-likelihoods on a common path and
+    their gaps to the best known optimum there."""
+
+    a: Point
+    b: Point
+    la: float
+    lb: float
+    ga: float
+    gb: float
+
+
+def _gaps(c: Context) -> _Depth | None:
     if not c.same_estimator() or c.a.model_id != c.b.model_id:
         return None
     pa, pb = _point(c, c.a), _point(c, c.b)
     if pa is None or pb is None:
         return None
-    ga, gb = c.evidence.gap(pa), c.evidence.gap(pb)
-    if ga is None or gb is None or max(ga, gb) > EARLY_STOP_LOGLIK:
+    path = c.evidence.common_path(pa, pb)
+    la, lb = pa.logliks.get(path), pb.logliks.get(path)
+    ga, gb = c.evidence.gap(pa, path), c.evidence.gap(pb, path)
+    if la is None or lb is None or ga is None or gb is None or max(ga, gb) > EARLY_STOP_LOGLIK:
         return None
-    return pa, pb, ga, gb
+    return _Depth(pa, pb, la, lb, ga, gb)
 
 
-def _depth_words(c: Context, pa: Point, pb: Point, ga: float, gb: float) -> tuple[str, str]:
-    if max(ga, gb) <= FLAT_LOGLIK:
+def _depth_words(c: Context, d: _Depth) -> tuple[str, str]:
+    if max(d.ga, d.gb) <= FLAT_LOGLIK:
         return "flat", (f"equally good optima: native evaluates the log-likelihood at "
-                        f"{c.a.source}'s estimates as {pa.loglik:.10g} and at {c.b.source}'s as "
-                        f"{pb.loglik:.10g} (gaps to the best {ga:.2g} and {gb:.2g})")
-    worse = c.a if ga > gb else c.b
+                        f"{c.a.source}'s estimates as {d.la:.10g} and at {c.b.source}'s as "
+                        f"{d.lb:.10g} (gaps to the best {d.ga:.2g} and {d.gb:.2g})")
+    worse = c.a if d.ga > d.gb else c.b
     warned = worse.warned()
-    return "D18", (f"{worse.source} stopped short of the optimum by {max(ga, gb):.3g} in "
-                   f"log-likelihood (native evaluates {pa.loglik:.10g} at {c.a.source}'s "
-                   f"estimates, {pb.loglik:.10g} at {c.b.source}'s)"
+    return "D18", (f"{worse.source} stopped short of the optimum by {max(d.ga, d.gb):.3g} in "
+                   f"log-likelihood (native evaluates {d.la:.10g} at {c.a.source}'s "
+                   f"estimates, {d.lb:.10g} at {c.b.source}'s)"
                    + (f"; {warned}" if warned else ""))
 
 
 def _curvature_bound(c: Context, key: ParamKey, ga: float, gb: float) -> float | None:
-    ses = c.evidence.curvature.get((c.a.model_id, c.a.estimator.estimates_label()), {})
-    se = ses.get(str(key))
+    se = c.evidence.curvature(c.a.model_id, c.a.estimator.estimates_label()).get(str(key))
     if se is None or not math.isfinite(se):
         return None
     return CURVATURE_SLACK * se * (math.sqrt(2 * (ga + GAP_FLOOR)) + math.sqrt(2 * (gb + GAP_FLOOR)))
@@ -311,17 +332,16 @@ def _curvature_bound(c: Context, key: ParamKey, ga: float, gb: float) -> float |
 def _optimum(c: Context) -> Explanation | None:
     if c.quantity != "estimate":
         return None
-    found = _gaps(c)
-    if found is None:
+    d = _gaps(c)
+    if d is None:
         return None
-    pa, pb, ga, gb = found
-    rule, words = _depth_words(c, pa, pb, ga, gb)
-    numbers = {"loglik_a": pa.loglik or 0.0, "loglik_b": pb.loglik or 0.0, "gap_a": ga,
-               "gap_b": gb}
+    ga, gb = d.ga, d.gb
+    rule, words = _depth_words(c, d)
+    numbers = {"loglik_a": d.la, "loglik_b": d.lb, "gap_a": ga, "gap_b": gb}
     qc = c.qclass
     if qc == "loglik":
         # the log-likelihood and what is linear in it (deviance, REML criterion, AIC, BIC: -2x)
-        moved = 2.0 * abs((pa.loglik or 0.0) - (pb.loglik or 0.0)) + 1e-9
+        moved = 2.0 * abs(d.la - d.lb) + 1e-9
         if abs(c.value_a - c.value_b) > moved:
             return None
         return Explanation(rule, words + "; each side reports the log-likelihood of its own "
@@ -370,19 +390,19 @@ def _standard_error_at_point(c: Context) -> Explanation | None:
     each engine does at each engine's estimates, reproduces both."""
     if c.quantity != "std_error":
         return None
-    found = _gaps(c)
-    if found is None:
+    d = _gaps(c)
+    if d is None:
         return None
-    pa, pb, ga, gb = found
     key = str(c.key)
-    na, nb = pa.standard_errors.get(key), pb.standard_errors.get(key)
+    na = c.evidence.standard_errors_at(c.a.source).get(key)
+    nb = c.evidence.standard_errors_at(c.b.source).get(key)
     if na is None or nb is None:
         return None
     tol = tolerance_for(c.spec, c.key, "std_error", "engines", model=c.class_of(c.key))
     if abs(na - c.value_a) > tol.absolute(na, c.value_a) or \
             abs(nb - c.value_b) > tol.absolute(nb, c.value_b):
         return None
-    rule, words = _depth_words(c, pa, pb, ga, gb)
+    rule, words = _depth_words(c, d)
     return Explanation(rule, f"{words}; native's standard error at {c.a.source}'s estimates is "
                        f"{na:.7g} ({c.a.source} reports {c.value_a:.7g}), at {c.b.source}'s "
                        f"{nb:.7g} ({c.b.source} reports {c.value_b:.7g}): the SEs differ because "

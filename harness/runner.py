@@ -24,7 +24,7 @@ from harness.compare import Check, SpecComparison, compare_spec
 from harness.crosschecks import lr_statistics, replication_checks
 from harness.datasets import DatasetError, load_dataset
 from harness.derive import DeriveError, apply_derivations, evaluate_expr
-from harness.evidence import Evidence
+from harness.evidence import build_evidence
 from harness.fitcache import FitCache, fit_key, relabel
 from harness.keys import ParamKey
 from harness.model_keys import reference_key_problems
@@ -272,8 +272,8 @@ def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
         data = prepared[spec.id]
         extra_values, extra_checks, notes = cross_spec_checks(spec, by_id, results,
                                                               options.backends)
-        evidence = Evidence(bridges={job[1:]: r for job, r in bridges.items()
-                                     if job[0] == spec.id}, nesting=data.nesting)
+        evidence = build_evidence(spec, data.frame, data.nesting, spec_results,
+                                  {job[1:]: r for job, r in bridges.items() if job[0] == spec.id})
         runs.append(SpecRun(spec, path, data, spec_results,
                             compare_spec(spec, spec_results, data.nesting, extra_values,
                                          extra_checks, notes, evidence)))
