@@ -34,8 +34,8 @@ def lr_statistics(spec: Spec, other: Spec, mine: FitResult, theirs: FitResult,
     method_a, method_b = mine.provenance.method, theirs.provenance.method
     if method_a != method_b:
         return {}, f"not computed: {method_a} fit against {method_b} fit"
-    if method_a == "REML" and spec.model_for(mine.backend).parsed.fixed != \
-            other.model_for(theirs.backend).parsed.fixed:
+    if method_a == "REML" and spec.model_for(mine.backend).parsed.terms.signature() != \
+            other.model_for(theirs.backend).parsed.terms.signature():
         return {}, "not computed: REML likelihoods are comparable only with identical fixed parts"
     chi2 = 2.0 * (ll_a - ll_b)  # type: ignore[operator]
     df = float(df_a - df_b)  # type: ignore[operator]

@@ -47,6 +47,12 @@ class FixedTerms:
     def labels(self) -> list[str]:
         return [self.label(t) for t in self.terms]
 
+    def signature(self) -> tuple[bool, frozenset[frozenset[str]]]:
+        """What the fixed part estimates, whatever the writing: ``a*b`` equals
+        ``b + a + b:a``. Two formulas with the same signature have the same X columns."""
+        return self.intercept, frozenset(frozenset(self.variables[i].to_r() for i in t)
+                                         for t in self.terms)
+
     def codings(self, is_factor: Sequence[bool]) -> list[tuple[int, ...]]:
         """Per term, per variable of the term: CONTRASTS or INDICATORS (numeric: CONTRASTS).
 
