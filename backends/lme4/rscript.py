@@ -31,7 +31,8 @@ def read_line(path: str, frame: str = DATA_SYMBOL) -> str:
         return (f"{frame} <- foreign::read.spss({quoted}, to.data.frame = TRUE, "
                 "use.value.labels = FALSE, use.missings = FALSE)")
     if suffix == ".csv":
-        return f"{frame} <- read.csv({quoted})"
+        # check.names = FALSE: column names as the harness reads them, not make.names()'d
+        return f"{frame} <- read.csv({quoted}, check.names = FALSE)"
     if suffix == ".parquet":
         return f"{frame} <- as.data.frame(arrow::read_parquet({quoted}))"
     return f"{frame} <- read.csv({quoted})  # unknown file type: adjust the reader"
@@ -49,7 +50,8 @@ def render_script(spec: Spec, model: Model, plan: RPlan, data_path: str | Path |
     path = str(data_path) if data_path else PLACEHOLDER_PATH.format(dataset=spec.dataset)
     d = DATA_SYMBOL
     lines = [r_comment(f"mlm-harness spec {spec.id}: {spec.title}"),
-             f"# lme4 backend, method {plan.method_label}. Reproduces the harness's fit: run with",
+             r_comment(f"lme4 backend, method {plan.method_label}. Reproduces the harness's "
+                       "fit: run with"),
              "#   Rscript this_file.R"]
     lines += [f"suppressPackageStartupMessages(library({p}))" for p in plan.packages]
     lines += ["", read_line(path, d)]

@@ -676,8 +676,9 @@ def export_lines(layout: Layout, spec_id: str, data_sha256: str | None) -> list[
 
 def _header(title: str) -> list[str]:
     return [stata_comment(title),
-            "* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`",
-            "* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).",
+            "* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: the line",
+            "* version 15 below pins the e(b) names the harness reads (me* variance stripes "
+            "/:var(_cons[g])).",
             f"version {STATA_MIN_VERSION}",
             "set more off"]
 

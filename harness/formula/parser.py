@@ -13,7 +13,10 @@ exhaust the parser's stack.
 
 from __future__ import annotations
 
+import math
+
 from harness.names import one_line
+from harness.rsyntax import r_number
 
 from .errors import FormulaError
 from .lexer import Token, tokenize
@@ -87,7 +90,8 @@ class Parser:
                       "e.g. (1 + x | g)")
         if self.tok.kind != "end":
             self.fail(f"unexpected {self.tok.describe()}")
-        fixed = tuple((s, n) for s, n in rhs.items if not isinstance(n, Bar))
+        # an intercept-only fixed part is written "1" (R's reading of "y ~ (1 | g)")
+        fixed = tuple((s, n) for s, n in rhs.items if not isinstance(n, Bar)) or (("+", One()),)
         bars = [n for _, n in rhs.items if isinstance(n, Bar)]
         return response.text, Sum(fixed), bars
 
@@ -276,6 +280,14 @@ class Parser:
         return int(float(tok.text))
 
     # ---- arithmetic ----------------------------------------------------------------------------
+    def number(self, tok: Token) -> float:
+        """A number as R will read the formula the harness writes: finite, 15 significant
+        digits (R's deparse), so the value native computes with is the value R uses."""
+        value = float(tok.text)
+        if not math.isfinite(value):
+            self.fail(f"the number {tok.describe()} is too large")
+        return float(r_number(value))
+
     def arith(self) -> Arith:
         left = self.arith_term()
         while self.at("+", "-"):
@@ -313,7 +325,7 @@ class Parser:
         tok = self.tok
         if tok.kind == "number":
             self.take()
-            return Num(float(tok.text))
+            return Num(self.number(tok))
         if tok.kind == "name":
             self.take()
             if self.at("("):

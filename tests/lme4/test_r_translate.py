@@ -174,7 +174,7 @@ def test_render_script_with_placeholder_derive_subset_and_factors(monkeypatch, t
     assert rscript.read_line("/x/y.sav") == ('d <- foreign::read.spss("/x/y.sav", '
                                              'to.data.frame = TRUE, use.value.labels = FALSE, '
                                              'use.missings = FALSE)')
-    assert rscript.read_line("/x/y.csv") == 'd <- read.csv("/x/y.csv")'
+    assert rscript.read_line("/x/y.csv") == 'd <- read.csv("/x/y.csv", check.names = FALSE)'
     multi = make_spec("gcse", {"formula": "vrband ~ lrt", "family": "multinomial",
                                "method": "ML"})
     assert "no multinomial family" in Lme4Backend().render(multi)

@@ -1,6 +1,6 @@
 * mlm-harness: lab1.stata1.5.cross
-* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`
-* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
+* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: the line
+* version 15 below pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
 version 15
 set more off
 * mlmh-results: @RESULTS@
