@@ -14,6 +14,7 @@ exhaust the parser's stack.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from harness.names import one_line
 from harness.rsyntax import r_number
@@ -289,17 +290,16 @@ class Parser:
         return float(r_number(value))
 
     def arith(self) -> Arith:
-        left = self.arith_term()
-        while self.at("+", "-"):
-            op = self.take().text
-            left = BinOp(op, left, self.arith_term())
-        return left
+        return self.left_associative(("+", "-"), self.arith_term)
 
     def arith_term(self) -> Arith:
-        left = self.arith_unary()
-        while self.at("*", "/"):
+        return self.left_associative(("*", "/"), self.arith_unary)
+
+    def left_associative(self, ops: tuple[str, ...], operand: Callable[[], Arith]) -> Arith:
+        left = operand()
+        while self.at(*ops):
             op = self.take().text
-            left = BinOp(op, left, self.arith_unary())
+            left = BinOp(op, left, operand())
         return left
 
     def arith_unary(self) -> Arith:

@@ -26,51 +26,81 @@ from typing import Union
 
 from harness.rsyntax import r_name, r_number
 
-# ---- arithmetic ------------------------------------------------------------------------------
+# ---- shared behaviour --------------------------------------------------------------------------
 
 MATH_FUNCTIONS = ("log", "exp", "sqrt")
 
 
+class _NoColumns:
+    def columns(self) -> tuple[str, ...]:
+        return ()
+
+
+class _Named:
+    """A column by its ``name``, written as an R symbol."""
+
+    def to_r(self) -> str:
+        return r_name(self.name)  # type: ignore[attr-defined]
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.name,)  # type: ignore[attr-defined]
+
+
+class _OfArg:
+    """A node wrapping one argument ``arg``: it uses the argument's columns."""
+
+    def columns(self) -> tuple[str, ...]:
+        return self.arg.columns()  # type: ignore[attr-defined]
+
+
+class _OfInner:
+    """Parentheses around ``inner``."""
+
+    def to_r(self) -> str:
+        return f"({self.inner.to_r()})"  # type: ignore[attr-defined]
+
+    def columns(self) -> tuple[str, ...]:
+        return self.inner.columns()  # type: ignore[attr-defined]
+
+
+class _OfOperands:
+    """A binary node: the columns of ``left`` then ``right``."""
+
+    def columns(self) -> tuple[str, ...]:
+        return self.left.columns() + self.right.columns()  # type: ignore[attr-defined]
+
+
+# ---- arithmetic ------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class Num:
+class Num(_NoColumns):
     value: float
 
     def to_r(self) -> str:
         return r_number(self.value)
 
-    def columns(self) -> tuple[str, ...]:
-        return ()
-
 
 @dataclass(frozen=True)
-class Ref:
+class Ref(_Named):
     """A column used inside arithmetic."""
 
     name: str
 
-    def to_r(self) -> str:
-        return r_name(self.name)
-
-    def columns(self) -> tuple[str, ...]:
-        return (self.name,)
-
 
 @dataclass(frozen=True)
-class Neg:
+class Neg(_OfArg):
     arg: "Arith"
 
     def to_r(self) -> str:
         return "-" + self.arg.to_r()
-
-    def columns(self) -> tuple[str, ...]:
-        return self.arg.columns()
 
 
 _R_SPACING = {"+": " + ", "-": " - ", "*": " * ", "/": "/", "^": "^"}
 
 
 @dataclass(frozen=True)
-class BinOp:
+class BinOp(_OfOperands):
     op: str  # + - * / ^
     left: "Arith"
     right: "Arith"
@@ -78,31 +108,19 @@ class BinOp:
     def to_r(self) -> str:
         return self.left.to_r() + _R_SPACING[self.op] + self.right.to_r()
 
-    def columns(self) -> tuple[str, ...]:
-        return self.left.columns() + self.right.columns()
-
 
 @dataclass(frozen=True)
-class Paren:
+class Paren(_OfInner):
     inner: "Arith"
 
-    def to_r(self) -> str:
-        return f"({self.inner.to_r()})"
-
-    def columns(self) -> tuple[str, ...]:
-        return self.inner.columns()
-
 
 @dataclass(frozen=True)
-class Fn:
+class Fn(_OfArg):
     fn: str  # one of MATH_FUNCTIONS
     arg: "Arith"
 
     def to_r(self) -> str:
         return f"{self.fn}({self.arg.to_r()})"
-
-    def columns(self) -> tuple[str, ...]:
-        return self.arg.columns()
 
 
 Arith = Union[Num, Ref, Neg, BinOp, Paren, Fn]
@@ -111,16 +129,10 @@ Arith = Union[Num, Ref, Neg, BinOp, Paren, Fn]
 # ---- model-frame variables ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Column:
+class Column(_Named):
     """A bare column: numeric, or categorical when the data or the spec make it a factor."""
 
     name: str
-
-    def to_r(self) -> str:
-        return r_name(self.name)
-
-    def columns(self) -> tuple[str, ...]:
-        return (self.name,)
 
 
 @dataclass(frozen=True)
@@ -137,7 +149,7 @@ class FactorCall:
 
 
 @dataclass(frozen=True)
-class ICall:
+class ICall(_OfArg):
     """``I(arithmetic)``: the value of the arithmetic, as one numeric column."""
 
     arg: Arith
@@ -145,12 +157,9 @@ class ICall:
     def to_r(self) -> str:
         return f"I({self.arg.to_r()})"
 
-    def columns(self) -> tuple[str, ...]:
-        return self.arg.columns()
-
 
 @dataclass(frozen=True)
-class MathCall:
+class MathCall(_OfArg):
     """``log(...)``, ``exp(...)``, ``sqrt(...)`` of arithmetic, as one numeric column."""
 
     fn: str
@@ -159,12 +168,9 @@ class MathCall:
     def to_r(self) -> str:
         return f"{self.fn}({self.arg.to_r()})"
 
-    def columns(self) -> tuple[str, ...]:
-        return self.arg.columns()
-
 
 @dataclass(frozen=True)
-class PolyCall:
+class PolyCall(_OfArg):
     """``poly(x, degree)``: R's orthogonal polynomials (``raw = TRUE``: plain powers).
 
     ``degree`` columns, named ``poly(x, 2)1``, ``poly(x, 2)2`` as R names them.
@@ -178,21 +184,15 @@ class PolyCall:
         raw = ", raw = TRUE" if self.raw else ""
         return f"poly({self.arg.to_r()}, {self.degree}{raw})"
 
-    def columns(self) -> tuple[str, ...]:
-        return self.arg.columns()
-
 
 @dataclass(frozen=True)
-class ScaleCall:
+class ScaleCall(_OfArg):
     """``scale(x)``: centred by the mean and divided by the SD (n - 1), as R's ``scale``."""
 
     arg: Arith
 
     def to_r(self) -> str:
         return f"scale({self.arg.to_r()})"
-
-    def columns(self) -> tuple[str, ...]:
-        return self.arg.columns()
 
 
 Variable = Union[Column, FactorCall, ICall, MathCall, PolyCall, ScaleCall]
@@ -202,25 +202,19 @@ VARIABLE_TYPES = (Column, FactorCall, ICall, MathCall, PolyCall, ScaleCall)
 # ---- term structure ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class One:
+class One(_NoColumns):
     """``1``: the intercept (the default)."""
 
     def to_r(self) -> str:
         return "1"
 
-    def columns(self) -> tuple[str, ...]:
-        return ()
-
 
 @dataclass(frozen=True)
-class Zero:
+class Zero(_NoColumns):
     """``0``: no intercept (as ``-1``)."""
 
     def to_r(self) -> str:
         return "0"
-
-    def columns(self) -> tuple[str, ...]:
-        return ()
 
 
 @dataclass(frozen=True)
@@ -249,7 +243,7 @@ _CROSS_SPACING = {"*": " * ", "/": "/", ":": ":"}
 
 
 @dataclass(frozen=True)
-class Cross:
+class Cross(_OfOperands):
     """``a * b`` (main effects and interaction), ``a / b`` (b nested in a), ``a : b``."""
 
     op: str
@@ -259,21 +253,12 @@ class Cross:
     def to_r(self) -> str:
         return self.left.to_r() + _CROSS_SPACING[self.op] + self.right.to_r()
 
-    def columns(self) -> tuple[str, ...]:
-        return self.left.columns() + self.right.columns()
-
 
 @dataclass(frozen=True)
-class Group:
+class Group(_OfInner):
     """Parentheses around formula terms, ``(a + b):c``."""
 
     inner: "Expr"
-
-    def to_r(self) -> str:
-        return f"({self.inner.to_r()})"
-
-    def columns(self) -> tuple[str, ...]:
-        return self.inner.columns()
 
 
 @dataclass(frozen=True)

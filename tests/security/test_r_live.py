@@ -46,6 +46,14 @@ def attack_spec(marker: Path) -> Spec:
                   "cluster_se": f"cl\"; {touch}; \""}})
 
 
+def run_rscript(script: str, folder: Path) -> None:
+    path = folder / "fit.R"
+    path.write_text(script)
+    done = subprocess.run(["Rscript", str(path)], capture_output=True, text=True, timeout=300,
+                          cwd=folder)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 @pytest.fixture
 def marker(tmp_path: Path) -> Path:
     path = tmp_path / "PWNED"
@@ -73,11 +81,7 @@ def test_names_with_code_in_them_reach_r_as_symbols(lme4_backend, marker: Path,
         # outside comments and backquoted symbols, no line holds the payload
         code = SYMBOL.sub("SYMBOL", line).split("#")[0]
         assert "system(" not in code and "touch" not in code, line
-    path = tmp_path / "fit.R"
-    path.write_text(script)
-    done = subprocess.run(["Rscript", str(path)], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_rscript(script, tmp_path)
     assert not marker.exists()
 
 
@@ -101,9 +105,5 @@ def test_reference_levels_and_paths_are_r_string_literals(lme4_backend, marker: 
     assert terms == {"(Intercept)", "lrt", "ga", "gc"}  # the odd level is the reference
     plan = translate.plan(spec, spec.model)
     script = rscript.render_script(spec, spec.model, plan, csv)
-    path = tmp_path / "fit.R"
-    path.write_text(script)
-    done = subprocess.run(["Rscript", str(path)], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_rscript(script, tmp_path)
     assert not marker.exists()
