@@ -16,6 +16,7 @@ follow R's ``model.frame`` + ``model.matrix`` so that the numbers and names equa
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,13 +89,14 @@ def evaluate(var: Variable, data: pd.DataFrame, categorical: set[str]) -> Evalua
 
 
 def arithmetic(node: Arith, data: pd.DataFrame, label: str,
-               categorical: set[str] = frozenset()) -> np.ndarray:  # type: ignore[assignment]
+               categorical: Collection[str] = ()) -> np.ndarray:
     """The value of an arithmetic node on every row (IEEE rules: 1/0 is Inf, log(-1) NaN)."""
     with np.errstate(all="ignore"):
         return _arith(node, data, label, categorical)
 
 
-def _arith(node: Arith, data: pd.DataFrame, label: str, categorical: set[str]) -> np.ndarray:
+def _arith(node: Arith, data: pd.DataFrame, label: str,
+           categorical: Collection[str]) -> np.ndarray:
     if isinstance(node, Num):
         return np.full(len(data), node.value)
     if isinstance(node, Ref):
