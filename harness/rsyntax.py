@@ -6,8 +6,9 @@ functions, so user text reaches R as a symbol or a literal, never as code:
 * :func:`r_name` — a column name as an R symbol: as is when it is syntactic, else backquoted
   with ``\\`` and backquotes escaped (R reads ``\\``` and ``\\\\`` inside backquotes);
 * :func:`r_string` — any text as a double-quoted R string literal, with every character that is
-  not printable ASCII escaped (``\\n``, ``\\xhh``, ``\\uhhhh``), so the literal is one line and
-  reads the same in every locale; NUL cannot be in an R string and is refused;
+  not printable ASCII escaped (``\\n``, ``\\uhhhh``; never ``\\xhh``, which R refuses to mix
+  with ``\\u`` in one literal), so the literal is one line and reads the same in every
+  locale; NUL cannot be in an R string and is refused;
 * :func:`r_number` — a finite number the way R's ``deparse`` prints it (15 significant digits,
   fixed or scientific notation by width), which is also how R names model-matrix columns
   (``I(x * 1e+05)``);
@@ -81,8 +82,6 @@ def r_string(text: str) -> str:
             out.append(ch)
         elif code == 0:
             raise ValueError("an R string cannot contain the NUL character")
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
         elif 0xD800 <= code <= 0xDFFF:
             raise ValueError(f"text contains the lone surrogate U+{code:04X}")
         elif code <= 0xFFFF:
