@@ -18,7 +18,8 @@ from pathlib import Path
 from harness.estimator import Estimator
 from harness.known_differences import estimator_of, model_id
 from harness.results import FitResult
-from harness.spec import BackendSettings, Integration, Model, Spec
+from harness.options import NativeOptions
+from harness.spec import Backends, Integration, Model, NativeSettings, Spec
 
 BridgeJobs = dict[tuple[str, ...], tuple[Spec, str]]
 
@@ -42,13 +43,11 @@ def native_variant(spec: Spec, backend: str | None, est: Estimator) -> Spec | No
                                       "cluster_se": est.cluster if est.se == "CR1" else None})
     except ValueError:
         return None
-    native = spec.backends.get("native")
-    options = dict(native.options) if native else {}
-    options.pop("adaptation", None)
-    if est.integration == "mvaghq":
-        options["adaptation"] = "mean-variance"
+    native = spec.backends.native
+    options = (native.options if native else NativeOptions()).model_copy(update={
+        "adaptation": "mean-variance" if est.integration == "mvaghq" else None})
     return spec.model_copy(update={
-        "model": model, "backends": {"native": BackendSettings(options=options)}})
+        "model": model, "backends": Backends(native=NativeSettings(options=options))})
 
 
 def bridge_jobs(specs: list[tuple[Path | None, Spec]], results: dict[tuple[str, str], FitResult],

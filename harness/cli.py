@@ -262,7 +262,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"Python {platform.python_version()} on {platform.platform()}")
-    for mod in ("numpy", "scipy", "pandas", "formulaic", "nlopt", "pyreadstat", "jinja2"):
+    for mod in ("numpy", "scipy", "pandas", "nlopt", "pyreadstat", "jinja2"):
         try:
             m = __import__(mod)
             print(f"  {mod:<11} {getattr(m, '__version__', '?')}")

@@ -37,8 +37,8 @@ def lr_statistics(spec: Spec, other: Spec, mine: FitResult, theirs: FitResult,
     if ea is None or eb is None or not ea.same_estimates(eb):
         return {}, (f"not computed: {method_a} fit against "
                     f"{eb.estimates_label() if eb else '?'} fit")
-    if ea.criterion == "REML" and spec.model_for(mine.backend).parsed.fixed != \
-            other.model_for(theirs.backend).parsed.fixed:
+    if ea.criterion == "REML" and spec.model_for(mine.backend).parsed.terms.signature() != \
+            other.model_for(theirs.backend).parsed.terms.signature():
         return {}, "not computed: REML likelihoods are comparable only with identical fixed parts"
     chi2 = 2.0 * (ll_a - ll_b)  # type: ignore[operator]
     df = float(df_a - df_b)  # type: ignore[operator]

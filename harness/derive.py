@@ -17,12 +17,16 @@ comparison with ``!missing()``.
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from harness.names import name_problem, one_line
+from harness.rsyntax import r_name, r_number, r_string
 from harness.spec import Derived
+from harness.statasyntax import stata_name
 
 
 class DeriveError(ValueError):
@@ -35,28 +39,124 @@ _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">
 _FUNCS = {"isin", "where", "abs", "log", "exp", "sqrt"}
 
 
+MAX_EXPR_LENGTH = 10_000
+MAX_EXPR_DEPTH = 64
+
+
 def parse_expr(text: str, name: str = "?") -> ast.expr:
-    """Parse and check an expression; raises DeriveError naming the variable on anything unsafe."""
+    """Parse and check an expression; raises DeriveError naming the variable on anything unsafe.
+
+    The check is an allow-list over Python's syntax tree (the text is parsed, never evaluated):
+    column names, finite numbers, ``+ - * / **``, ``&``/``|``, unary minus, single comparisons,
+    and calls of the functions in ``_FUNCS`` with their fixed arity (``isin``'s values a list
+    of numbers). Nesting is limited, so no expression can exhaust the evaluator's stack.
+    """
+    if not isinstance(text, str) or len(text) > MAX_EXPR_LENGTH:
+        raise DeriveError(f"derived variable {name!r}: the expression must be text of at most "
+                          f"{MAX_EXPR_LENGTH} characters")
     try:
         tree = ast.parse(text, mode="eval").body
     except SyntaxError as e:
-        raise DeriveError(f"derived variable {name!r}: cannot parse {text!r} ({e.msg})") from None
-    for node in ast.walk(tree):
-        ok = isinstance(node, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Compare,
-                               ast.Call, ast.List, ast.Load, ast.USub, ast.UAdd, ast.expr_context,
-                               *_BINOPS, *_CMPOPS))
-        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
-            ok = False
-        if isinstance(node, ast.Compare) and len(node.ops) != 1:
-            raise DeriveError(f"derived variable {name!r}: write chained comparisons as "
-                              f"(a < b) & (b < c) in {text!r}")
-        if isinstance(node, ast.Call):
-            ok = isinstance(node.func, ast.Name) and node.func.id in _FUNCS and not node.keywords
-        if not ok:
-            raise DeriveError(f"derived variable {name!r}: {ast.unparse(node)!r} in {text!r} is "
-                              f"not allowed (columns, numbers, arithmetic, comparisons and "
-                              f"{', '.join(sorted(_FUNCS))} only)")
+        raise DeriveError(f"derived variable {name!r}: cannot parse {one_line(text)!r} "
+                          f"({e.msg})") from None
+    except (ValueError, RecursionError, MemoryError):  # NUL bytes, absurd nesting
+        raise DeriveError(f"derived variable {name!r}: cannot parse {one_line(text)[:80]!r}"
+                          ) from None
+    _check(tree, text, name, 0)
     return tree
+
+
+def _refuse(node: ast.AST, text: str, name: str) -> DeriveError:
+    return DeriveError(f"derived variable {name!r}: {one_line(ast.unparse(node))!r} in "
+                       f"{one_line(text)!r} is not allowed (columns, numbers, arithmetic, "
+                       f"comparisons and {', '.join(sorted(_FUNCS))} only)")
+
+
+def _check(node: ast.AST, text: str, name: str, depth: int) -> None:
+    if depth > MAX_EXPR_DEPTH:
+        raise DeriveError(f"derived variable {name!r}: the expression is nested more than "
+                          f"{MAX_EXPR_DEPTH} levels deep")
+    d = depth + 1
+    if isinstance(node, ast.Name):
+        problem = name_problem(node.id)
+        if problem:
+            raise DeriveError(f"derived variable {name!r}: {problem}")
+    elif isinstance(node, ast.Constant):
+        _number(node, text, name)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        _check(node.operand, text, name, d)
+    elif isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        _check(node.left, text, name, d)
+        _check(node.right, text, name, d)
+    elif isinstance(node, ast.Compare):
+        if len(node.ops) != 1:
+            raise DeriveError(f"derived variable {name!r}: write chained comparisons as "
+                              f"(a < b) & (b < c) in {one_line(text)!r}")
+        if type(node.ops[0]) not in _CMPOPS:
+            raise _refuse(node, text, name)
+        _check(node.left, text, name, d)
+        _check(node.comparators[0], text, name, d)
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id in _FUNCS and not node.keywords:
+        fname, args = node.func.id, node.args
+        arity = {"isin": 2, "where": 3}.get(fname, 1)
+        if len(args) != arity or any(isinstance(a, ast.Starred) for a in args):
+            usage = {"isin": "isin(column, [values])", "where": "where(cond, a, b)"}.get(
+                fname, f"{fname}(x)")
+            raise DeriveError(f"derived variable {name!r}: {fname} takes {arity} argument(s): "
+                              f"{usage}")
+        if fname == "isin":
+            if not isinstance(args[1], ast.List) or not args[1].elts:
+                raise DeriveError(f"derived variable {name!r}: isin takes (column, [values])")
+            for v in args[1].elts:
+                _literal_number(v, text, name)
+            args = args[:1]
+        for a in args:
+            _check(a, text, name, d)
+    else:
+        raise _refuse(node, text, name)
+
+
+def _number(node: ast.Constant, text: str, name: str) -> float:
+    value = node.value
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    try:
+        finite = ok and math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise DeriveError(f"derived variable {name!r}: {one_line(ast.unparse(node))!r} in "
+                          f"{one_line(text)!r} is not a finite number")
+    return float(value)
+
+
+def _literal_number(node: ast.expr, text: str, name: str) -> float:
+    """A number written as ``3``, ``-3`` or ``+3`` (isin's values)."""
+    sign = 1.0
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        sign = -sign if isinstance(node.op, ast.USub) else sign
+        node = node.operand
+    if not isinstance(node, ast.Constant):
+        raise DeriveError(f"derived variable {name!r}: isin's values must be numbers, not "
+                          f"{one_line(ast.unparse(node))!r}")
+    return sign * _number(node, text, name)
+
+
+def expr_columns(text: str, name: str = "?") -> list[str]:
+    """The column names an expression reads."""
+    tree = parse_expr(text, name)
+    called = {id(c.func) for c in ast.walk(tree) if isinstance(c, ast.Call)}
+    return list(dict.fromkeys(n.id for n in ast.walk(tree)
+                              if isinstance(n, ast.Name) and id(n) not in called))
+
+
+def step_columns(step: Derived) -> list[str]:
+    """Every column name a derivation reads or writes (for engines with name rules)."""
+    names = [step.name, *(step.by_columns), *(step.group_id or [])]
+    names += [c for c in (step.group_mean, step.source) if c]
+    if step.expr is not None:
+        names += expr_columns(step.expr, step.name)
+    return list(dict.fromkeys(names))
 
 
 # ---- evaluation in pandas ----------------------------------------------------------------------
@@ -88,20 +188,14 @@ def _eval(node: ast.expr, df: pd.DataFrame, name: str) -> pd.Series | float:
         return _with_missing(pd.Series(fn(a, b), index=df.index).astype("float64"), a, b)
     if isinstance(node, ast.Call):
         fname, args = node.func.id, node.args  # type: ignore[union-attr]
-        if fname == "isin":
-            if len(args) != 2 or not isinstance(args[1], ast.List):
-                raise DeriveError(f"derived variable {name!r}: isin takes (column, [values])")
+        if fname == "isin":  # arities and isin's number list were checked by parse_expr
             col = _eval(args[0], df, name)
-            values = [float(ast.literal_eval(v)) for v in args[1].elts]
+            values = [_literal_number(v, "", name) for v in args[1].elts]  # type: ignore
             return _with_missing(col.isin(values).astype("float64"), col)
         if fname == "where":
-            if len(args) != 3:
-                raise DeriveError(f"derived variable {name!r}: where takes (cond, a, b)")
             c, a, b = (_eval(x, df, name) for x in args)
             out = pd.Series(np.where(np.asarray(c) != 0, a, b), index=df.index, dtype="float64")
             return _with_missing(out, c)
-        if len(args) != 1:
-            raise DeriveError(f"derived variable {name!r}: {fname} takes one argument")
         v = _eval(args[0], df, name)
         return {"abs": np.abs, "log": np.log, "exp": np.exp, "sqrt": np.sqrt}[fname](v)
     raise DeriveError(f"derived variable {name!r}: unsupported expression")  # pragma: no cover
@@ -168,14 +262,20 @@ def _derive_one(df: pd.DataFrame, step: Derived) -> pd.Series:
 
 # ---- rendering as R and Stata code ------------------------------------------------------------
 
-def _render(node: ast.expr, lang: str) -> str:
+def _number_text(value: float) -> str:
+    """A finite number as R and Stata both read it back exactly."""
+    return r_number(value, exact=True)
+
+
+def _render(node: ast.expr, lang: str, ref: Callable[[str], str]) -> str:
+    """``node`` as R or Stata code; ``ref`` writes a column reference (``d$x``, ``x``)."""
     def r(n: ast.expr) -> str:
-        return _render(n, lang)
+        return _render(n, lang, ref)
 
     if isinstance(node, ast.Constant):
-        return repr(node.value)
+        return _number_text(node.value)  # parse_expr admitted finite numbers only
     if isinstance(node, ast.Name):
-        return node.id
+        return ref(node.id)
     if isinstance(node, ast.UnaryOp):
         return f"-{r(node.operand)}" if isinstance(node.op, ast.USub) else r(node.operand)
     if isinstance(node, ast.BinOp):
@@ -195,7 +295,8 @@ def _render(node: ast.expr, lang: str) -> str:
         fname, args = node.func.id, node.args  # type: ignore[union-attr]
         if fname == "isin":
             col = r(args[0])
-            vals = ", ".join(repr(ast.literal_eval(v)) for v in args[1].elts)  # type: ignore
+            vals = ", ".join(_number_text(_literal_number(v, "", "?"))
+                             for v in args[1].elts)  # type: ignore[attr-defined]
             if lang == "r":
                 return f"ifelse(is.na({col}), NA, as.numeric({col} %in% c({vals})))"
             return f"cond(!missing({col}), inlist({col}, {vals}), .)"
@@ -218,54 +319,72 @@ def _is_number(text: str) -> bool:
 
 
 def r_code(steps: Sequence[Derived], frame: str = "d") -> list[str]:
-    """R statements that add the derived variables to data frame ``frame`` (base R only)."""
+    """R statements that add the derived variables to data frame ``frame`` (base R only).
+
+    Columns are referenced as ``frame$name`` (backquoted where R needs it), never looked up by
+    bare name, so an expression cannot reach anything in R but the data's columns.
+    """
+    def col(name: str) -> str:
+        return f"{frame}${r_name(name)}"
+
     lines = []
     for s in steps:
         by = s.by_columns
-        groups = ", ".join(f"{frame}${b}" for b in by)
+        groups = ", ".join(col(b) for b in by)
+        target = col(s.name)
         if s.expr is not None:
-            lines.append(f"{frame}${s.name} <- with({frame}, {_render(parse_expr(s.expr, s.name), 'r')})")
+            lines.append(f"{target} <- {_render(parse_expr(s.expr, s.name), 'r', col)}")
         elif s.group_mean is not None:
-            lines.append(f"{frame}${s.name} <- ave({frame}${s.group_mean}, {groups}, "
+            lines.append(f"{target} <- ave({col(s.group_mean)}, {groups}, "
                          "FUN = function(v) mean(v, na.rm = TRUE))")
         elif s.group_count:
-            lines.append(f"{frame}${s.name} <- ave(rep(1, nrow({frame})), {groups}, "
-                         "FUN = length)")
+            lines.append(f"{target} <- ave(rep(1, nrow({frame})), {groups}, FUN = length)")
         elif s.group_first:
-            lines.append(f"{frame}${s.name} <- as.numeric(!duplicated({frame}[, c("
-                         + ", ".join(f'"{b}"' for b in by) + ")]))")
+            names = ", ".join(r_string(b) for b in by)
+            lines.append(f"{target} <- as.numeric(!duplicated({frame}[, c({names})]))")
         elif s.group_id is not None:
-            cols = ", ".join(f'"{c}"' for c in s.group_id)
-            lines.append(f"{frame}${s.name} <- as.numeric(interaction({frame}[, c({cols})], "
+            names = ", ".join(r_string(c) for c in s.group_id)
+            lines.append(f"{target} <- as.numeric(interaction({frame}[, c({names})], "
                          f"drop = TRUE, lex.order = TRUE))")
         elif s.recode is not None:
-            src = f"{frame}${s.source}"
-            other = "NA" if s.otherwise is None else repr(s.otherwise)
-            olds = ", ".join(repr(k) for k in s.recode)
-            news = ", ".join(repr(v) for v in s.recode.values())
-            lines.append(f"{frame}${s.name} <- ifelse(is.na({src}), NA, ifelse({src} %in% c({olds}), "
+            src = col(s.source)  # type: ignore[arg-type]
+            other = "NA" if s.otherwise is None else _number_text(s.otherwise)
+            olds = ", ".join(_number_text(k) for k in s.recode)
+            news = ", ".join(_number_text(v) for v in s.recode.values())
+            lines.append(f"{target} <- ifelse(is.na({src}), NA, ifelse({src} %in% c({olds}), "
                          f"c({news})[match({src}, c({olds}))], {other}))")
     return lines
 
 
 def stata_code(steps: Sequence[Derived]) -> list[str]:
-    """Stata commands (generate/egen) that add the derived variables, in double precision."""
+    """Stata commands (generate/egen) that add the derived variables, in double precision.
+
+    Every name must be a Stata name (:func:`harness.statasyntax.stata_name` raises otherwise);
+    the Stata backend checks them all before it writes any code.
+    """
+    def v(name: str) -> str:
+        return stata_name(name, "derived-variable column")
+
     lines = []
     for s in steps:
-        by = " ".join(s.by_columns)
+        by = " ".join(v(b) for b in s.by_columns)
+        name = v(s.name)
         if s.expr is not None:
-            lines.append(f"generate double {s.name} = {_render(parse_expr(s.expr, s.name), 'stata')}")
+            lines.append(f"generate double {name} = "
+                         f"{_render(parse_expr(s.expr, s.name), 'stata', v)}")
         elif s.group_mean is not None:
-            lines.append(f"bysort {by}: egen double {s.name} = mean({s.group_mean})")
+            lines.append(f"bysort {by}: egen double {name} = mean({v(s.group_mean)})")
         elif s.group_count:
-            lines.append(f"bysort {by}: egen double {s.name} = count(1)")
+            lines.append(f"bysort {by}: egen double {name} = count(1)")
         elif s.group_first:
-            lines.append(f"egen byte {s.name} = tag({by})")
+            lines.append(f"egen byte {name} = tag({by})")
         elif s.group_id is not None:
-            lines.append(f"egen double {s.name} = group({' '.join(s.group_id)})")
+            lines.append(f"egen double {name} = group({' '.join(v(c) for c in s.group_id)})")
         elif s.recode is not None:
-            lines.append(f"generate double {s.name} = "
-                         f"{'.' if s.otherwise is None else repr(s.otherwise)} if !missing({s.source})")
+            src = v(s.source)  # type: ignore[arg-type]
+            other = "." if s.otherwise is None else _number_text(s.otherwise)
+            lines.append(f"generate double {name} = {other} if !missing({src})")
             for old, new in s.recode.items():
-                lines.append(f"replace {s.name} = {new!r} if {s.source} == {old!r}")
+                lines.append(f"replace {name} = {_number_text(new)} if {src} == "
+                             f"{_number_text(old)}")
     return lines

@@ -199,8 +199,8 @@ def build_evidence(spec: Spec, frame: pd.DataFrame, nesting: list[str],
 
     ev = Evidence(bridges=bridges, nesting=nesting)
     factors = [c for c, t in spec.columns.items() if t == "factor"]
-    native = spec.backends.get("native")
-    options = dict(native.options) if native else {}
+    native = spec.backends.native
+    options = native.options.given() if native else {}
     engines: dict[str, EvidenceModel | None] = {}
 
     def engine(backend: str | None) -> EvidenceModel | None:

@@ -261,27 +261,13 @@ _FAMILY_WORDS = {
 }
 
 
-def _split_plus(text: str) -> list[str]:
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "+" and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur.strip())
-    return [t for t in out if t]
-
-
 def model_in_words(spec: Spec) -> str:
     """The model in one or two plain sentences (what a newcomer reads first)."""
     m = spec.model
     f = m.parsed
     kind = _FAMILY_WORDS.get((m.family, m.resolved_link), f"A {m.family}")
     kind += " mixed model" if f.has_random else " single-level regression"
-    terms = [t for t in _split_plus(f.fixed) if t not in ("1", "0", "-1")]
+    terms = f.terms.labels()  # R's terms: a*b reads "a, b, a:b"
     fixed = (f"with fixed effects for {', '.join(terms)}" if terms
              else "with an intercept only (a null model)")
     parts = [f"{kind} for {f.response} {fixed}"]

@@ -12,13 +12,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, FiniteFloat, ValidationError,
+                      field_validator, model_validator)
 
 from harness.estimator import Estimator, EstimatorError
 from harness.formula import FormulaError, ModelFormula, parse_formula
+from harness.names import check_name
+from harness.options import (ColumnName, Lme4Options, NativeOptions, Optimizer, StataOptions,
+                             lme4_problems, native_problems, r_function)
 
 BACKEND_NAMES = ("native", "lme4", "stata")
 Family = Literal["gaussian", "binomial", "poisson", "ordinal", "multinomial"]
+ReferenceValue = Annotated[str, AfterValidator(check_name)] | int | float
 Link = Literal["identity", "logit", "probit", "log"]
 Method = Literal["ML", "REML", "OLS"]
 
@@ -70,11 +75,11 @@ class Model(Strict):
     link: Link | None = None
     method: Method
     integration: Integration | None = None
-    cluster_se: str | None = Field(
+    cluster_se: ColumnName | None = Field(
         default=None, description="single-level models: cluster-robust SEs by this column")
-    optimizer: str | None = None
-    max_iterations: int | None = None
-    reference_level: dict[str, Any] = Field(default_factory=dict)
+    optimizer: Optimizer | None = None
+    max_iterations: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    reference_level: dict[ColumnName, ReferenceValue] = Field(default_factory=dict)
 
     @field_validator("formula")
     @classmethod
@@ -145,16 +150,16 @@ class Derived(Strict):
     * ``recode``: a mapping ``{old: new}`` applied to ``source``, with ``otherwise``.
     """
 
-    name: str
+    name: ColumnName
     expr: str | None = None
-    group_mean: str | None = None
+    group_mean: ColumnName | None = None
     group_count: bool | None = None
     group_first: bool | None = None
-    group_id: list[str] | None = None
-    by: list[str] | str | None = None
-    recode: dict[float, float] | None = None
-    source: str | None = None
-    otherwise: float | None = None
+    group_id: list[ColumnName] | None = None
+    by: list[ColumnName] | ColumnName | None = None
+    recode: dict[FiniteFloat, FiniteFloat] | None = None
+    source: ColumnName | None = None
+    otherwise: FiniteFloat | None = None
     note: str | None = None
 
     @model_validator(mode="after")
@@ -297,8 +302,8 @@ class Replicate(Strict):
     """
 
     times: int = Field(ge=2, le=1000)
-    cluster: str
-    new_id: str | None = None
+    cluster: ColumnName
+    new_id: ColumnName | None = None
 
 
 class CrossCheck(Strict):
@@ -332,23 +337,66 @@ class BackendSettings(Strict):
     formula: str | None = None
     method: Method | None = None
     integration: Integration | None = None
-    optimizer: str | None = None
+    optimizer: Optimizer | None = None
     skip: str | None = Field(default=None, description="why this backend cannot fit the spec")
-    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class NativeSettings(BackendSettings):
+    options: NativeOptions = Field(default_factory=NativeOptions)
+
+
+class Lme4Settings(BackendSettings):
+    options: Lme4Options = Field(default_factory=Lme4Options)
+
+
+class StataSettings(BackendSettings):
+    options: StataOptions = Field(default_factory=StataOptions)
+
+
+BackendName = Literal["native", "lme4", "stata"]
+BACKEND_NAMES: tuple[BackendName, ...] = ("native", "lme4", "stata")
+
+
+class Backends(Strict):
+    """``backends:`` of a spec, each backend with its own typed options.
+
+    Reads like the mapping it is in YAML: ``"lme4" in spec.backends``, ``spec.backends["lme4"]``,
+    ``spec.backends.get(name)`` and ``spec.backends.items()`` see only the backends the spec
+    mentions.
+    """
+
+    native: NativeSettings | None = None
+    lme4: Lme4Settings | None = None
+    stata: StataSettings | None = None
+
+    def get(self, name: str) -> BackendSettings | None:
+        return getattr(self, name) if name in BACKEND_NAMES else None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __getitem__(self, name: str) -> BackendSettings:
+        settings = self.get(name)
+        if settings is None:
+            raise KeyError(name)
+        return settings
+
+    def items(self) -> list[tuple[str, BackendSettings]]:
+        return [(n, s) for n in BACKEND_NAMES if (s := self.get(n)) is not None]
 
 
 class Spec(Strict):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-/]+$")]
     title: str
     source: str
-    dataset: str
+    dataset: ColumnName = Field(description="a registry name or a data file's path")
     description: str | None = None
     derive: list[Derived] = Field(default_factory=list)
-    columns: dict[str, ColumnType] = Field(default_factory=dict)
+    columns: dict[ColumnName, ColumnType] = Field(default_factory=dict)
     subset: str | None = None
     replicate: Replicate | None = None
     model: Model
-    backends: dict[Literal["native", "lme4", "stata"], BackendSettings] = Field(default_factory=dict)
+    backends: Backends = Field(default_factory=Backends)
     references: list[Reference] = Field(default_factory=list)
     tolerances: dict[str, float] = Field(default_factory=dict)
     known_differences: list[KnownDifference] = Field(default_factory=list)
@@ -357,9 +405,26 @@ class Spec(Strict):
     cross_checks: list[CrossCheck] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _options_apply(self) -> "Spec":
+        """Options a backend could not honour for this model are errors, not silent drops."""
+        problems: list[str] = []
+        lme4 = self.backends.lme4 or Lme4Settings()
+        model = self.model_for("lme4")
+        key = "backends.lme4.optimizer" if lme4.optimizer else "model.optimizer"
+        fn = r_function(model.family, model.parsed.has_random, model.method)
+        problems += lme4_problems(lme4.options, model.optimizer, key, fn)
+        if self.backends.native is not None:
+            model = self.model_for("native")
+            problems += native_problems(self.backends.native.options, model.family,
+                                        model.parsed.has_random)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def model_for(self, backend: str) -> Model:
         """The model as ``backend`` should fit it, with that backend's overrides applied."""
-        settings = self.backends.get(backend)  # type: ignore[call-overload]
+        settings = self.backends.get(backend)
         if settings is None:
             return self.model
         updates = {k: v for k, v in (("formula", settings.formula), ("method", settings.method),
@@ -382,22 +447,52 @@ class Spec(Strict):
         return self
 
     def skip_reason(self, backend: str) -> str | None:
-        settings = self.backends.get(backend)  # type: ignore[call-overload]
+        settings = self.backends.get(backend)
         return settings.skip if settings else None
 
 
 def _format_errors(err: ValidationError) -> list[str]:
     problems = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
-            problems.append(f"unknown key '{loc}' (check the spelling; see docs/spec-format.md)")
+            known = _known_keys(e["loc"][:-1])
+            hint = f"known keys here: {', '.join(known)}" if known else "check the spelling"
+            problems.append(f"unknown key '{loc}' ({hint}; see docs/spec-format.md)")
         elif e["type"] == "missing":
             problems.append(f"missing required key '{loc}'")
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            problems.append(f"key '{loc}': {msg}")
+            problems.append(f"key '{loc}': {msg}" if loc else msg)
     return problems
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the spec schema accepts at ``loc`` (for 'unknown key' messages)."""
+    model: Any = Spec
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            if isinstance(part, int):
+                continue
+            return []
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside ``X | None``, ``list[X]`` or ``X`` (None if there is none)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def parse_spec(data: Any, path: str | Path | None = None) -> Spec:

@@ -39,13 +39,14 @@ def result(backend, b_lrt=0.5599630, var_u=8.110688, loglik=-14008.89117, method
 
 
 def point(source, loglik, reported=None, estimator="ML"):
-    return Point(Source.parse(source), MODEL_ID, estimator, loglik,
-                 loglik if reported is None else reported)
+    return Point(Source.parse(source), MODEL_ID, estimator, {"exact": loglik}, "exact",
+                 loglik if reported is None else reported, 1e-9)
 
 
 def curvature_evidence(points, best, ses):
     return Evidence(points={p.source: p for p in points},
-                    curvature={(MODEL_ID, "ML"): ses}, best={(MODEL_ID, "ML"): (best, "x")})
+                    best={(MODEL_ID, "ML", "exact"): (best, "x")},
+                    curvature_provider=lambda mid, est: ses)
 
 
 def lrt_check(comp):

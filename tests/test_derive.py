@@ -58,7 +58,7 @@ def test_r_and_stata_renderings():
     steps = [Derived(name="hi", expr="x >= 10"), Derived(name="m", group_mean="x", by="g"),
              Derived(name="id", group_id=["a", "b"])]
     r = "\n".join(r_code(steps))
-    assert "d$hi <- with(d, as.numeric(x >= 10))" in r
+    assert "d$hi <- as.numeric(d$x >= 10)" in r
     assert "ave(d$x, d$g, FUN = function(v) mean(v, na.rm = TRUE))" in r
     s = "\n".join(stata_code(steps))
     assert "generate double hi = cond(!missing(x), (x >= 10), .)" in s

@@ -123,9 +123,9 @@ def column_payload(data: pd.DataFrame, columns: tuple[str, ...]
 
 
 def timeout_for(spec: Spec) -> float:
-    options = spec.backends["lme4"].options if "lme4" in spec.backends else {}
-    if "timeout" in options:
-        return float(options["timeout"])
+    settings = spec.backends.lme4
+    if settings is not None and settings.options.timeout is not None:
+        return float(settings.options.timeout)
     return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from backends.lme4.translate import DATA_SYMBOL, RPlan, plan as make_plan
 from harness.derive import r_code
+from harness.rsyntax import r_comment, r_name, r_string
 from harness.spec import Derived, Model, Spec
 
 PLACEHOLDER_PATH = "<path to the {dataset} data file>"  # the dataset is unknown to the registry
@@ -21,7 +22,7 @@ _CLUSTER_VCOV = Path(__file__).with_name("extract.R")
 def read_line(path: str, frame: str = DATA_SYMBOL) -> str:
     """How the script reads the data: labels are never applied, as the harness reads it."""
     suffix = Path(path.rstrip(">")).suffix.lower()  # also for a "<path to x.dta>" placeholder
-    quoted = '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    quoted = r_string(path)
     if suffix == ".dta":
         return f"{frame} <- foreign::read.dta({quoted}, convert.factors = FALSE)"
     if suffix in (".sav", ".zsav"):
@@ -30,7 +31,8 @@ def read_line(path: str, frame: str = DATA_SYMBOL) -> str:
         return (f"{frame} <- foreign::read.spss({quoted}, to.data.frame = TRUE, "
                 "use.value.labels = FALSE, use.missings = FALSE)")
     if suffix == ".csv":
-        return f"{frame} <- read.csv({quoted})"
+        # check.names = FALSE: column names as the harness reads them, not make.names()'d
+        return f"{frame} <- read.csv({quoted}, check.names = FALSE)"
     if suffix == ".parquet":
         return f"{frame} <- as.data.frame(arrow::read_parquet({quoted}))"
     return f"{frame} <- read.csv({quoted})  # unknown file type: adjust the reader"
@@ -47,8 +49,9 @@ def _cluster_vcov_source() -> str:
 def render_script(spec: Spec, model: Model, plan: RPlan, data_path: str | Path | None) -> str:
     path = str(data_path) if data_path else PLACEHOLDER_PATH.format(dataset=spec.dataset)
     d = DATA_SYMBOL
-    lines = [f"# mlm-harness spec {spec.id}: {spec.title}",
-             f"# lme4 backend, method {plan.method_label}. Reproduces the harness's fit: run with",
+    lines = [r_comment(f"mlm-harness spec {spec.id}: {spec.title}"),
+             r_comment(f"lme4 backend, method {plan.method_label}. Reproduces the harness's "
+                       "fit: run with"),
              "#   Rscript this_file.R"]
     lines += [f"suppressPackageStartupMessages(library({p}))" for p in plan.packages]
     lines += ["", read_line(path, d)]
@@ -60,12 +63,14 @@ def render_script(spec: Spec, model: Model, plan: RPlan, data_path: str | Path |
                   f"rownames({d}) <- NULL",
                   f"{d}$rep1 <- rep(seq_len({rep.times}), each = n0)"]
         if rep.new_id:
-            lines.append(f"{d}${rep.new_id} <- {d}${rep.cluster} * 100000 + {d}$rep1")
+            lines.append(f"{d}${r_name(rep.new_id)} <- {d}${r_name(rep.cluster)} * 100000 + "
+                         f"{d}$rep1")
     if spec.derive:
         lines += ["", "# derived variables"] + r_code(spec.derive, frame=d)
     if spec.subset:
         keep = r_code([Derived(name=".keep", expr=spec.subset)], frame=d)[0]
-        lines += ["", f"# subset: keep rows where {spec.subset} is nonzero (and not missing)",
+        lines += ["", r_comment(f"subset: keep rows where {spec.subset} is nonzero (and not "
+                                "missing)"),
                   keep,
                   f"{d} <- {d}[!is.na({d}$.keep) & {d}$.keep != 0, , drop = FALSE]",
                   f"{d}$.keep <- NULL"]
@@ -78,7 +83,8 @@ def render_script(spec: Spec, model: Model, plan: RPlan, data_path: str | Path |
                   _cluster_vcov_source().rstrip(), ""]
     lines += [f"fit <- {plan.call}", "print(summary(fit))"]
     if plan.cluster:
-        lines += [f"cl <- {d}${plan.cluster}[match(rownames(model.frame(fit)), rownames({d}))]",
+        lines += [f"cl <- {d}${r_name(plan.cluster)}[match(rownames(model.frame(fit)), "
+                  f"rownames({d}))]",
                   f"V <- harness_cluster_vcov(fit, cl, ols = {'TRUE' if plan.ols else 'FALSE'})",
                   "print(cbind(estimate = coef(fit)[!is.na(coef(fit))], "
                   "cluster_se = sqrt(diag(V))))"]

@@ -5,26 +5,31 @@ declare factors, the call text, and what kind of object comes back. The same pla
 live call in the worker and the self-contained R script (:mod:`backends.lme4.rscript`), so the two
 can never drift apart: the script *is* the call the worker evaluated.
 
-Choices that R would otherwise make silently are written out:
+No user text is pasted into the call. The formula is written from the harness's syntax tree
+(:mod:`harness.formula`: column names as R symbols, backquoted and escaped when they are not
+syntactic); option values come from closed sets (:mod:`harness.options`); everything else that
+came from a spec (a reference level, a file path) is an R literal made by
+:func:`harness.rsyntax.r_literal`. Choices that R would otherwise make silently are written out:
 
 * ``REML = TRUE/FALSE`` on every ``lmer`` call, ``nAGQ`` on every ``glmer``/``clmm`` call;
 * factors get explicit levels, sorted (numerically for numbers) with the spec's reference level
   first; every other column stays numeric, so a 0/1 dummy is never turned into a factor;
-* ``C(x)`` (patsy/formulaic) becomes ``factor(x)``;
+* ``C(x)`` (patsy/formulaic) is read as ``factor(x)``;
 * lme4's default optimizer is recorded when the spec gives none.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from harness.estimator import Estimator
 from harness.formula import ModelFormula
+from harness.options import Lme4Options, RFunction, r_function
+from harness.rsyntax import r_literal, r_name, r_string
 from harness.spec import Model, Spec
 
-Kind = Literal["lmer", "glmer", "clmm", "lm", "glm", "clm"]
+Kind = RFunction
 
 DATA_SYMBOL = "d"
 """The R symbol the data frame is bound to, in the worker and in the script alike."""
@@ -45,7 +50,6 @@ DEFAULT_CONTROL = {
 }
 _MAXITER_ARG = {"nloptwrap": "maxeval", "bobyqa": "maxfun", "Nelder_Mead": "maxfun",
                 "nlminbwrap": "iter.max", "nmkbw": "maxfeval"}
-KNOWN_OPTIONS = {"control", "timeout"}
 
 
 class TranslationError(ValueError):
@@ -82,28 +86,6 @@ def unsupported_reason(model: Model) -> str | None:
     return None
 
 
-def translate_fixed(fixed: str) -> str:
-    """The fixed part in R syntax: ``C(x)`` -> ``factor(x)`` (R reads everything else as is)."""
-    out = re.sub(r"\bC\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)", r"factor(\1)", fixed)
-    if re.search(r"\bC\(", out):
-        raise TranslationError(f"cannot translate {fixed!r}: only C(x) with a single column is "
-                               "supported; declare the column under 'columns: {x: factor}' and "
-                               "set 'reference_level' instead of contrast arguments")
-    return out
-
-
-def r_literal(value: Any) -> str:
-    """A Python scalar as R source (numbers as R reads them, strings quoted)."""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(int(value)) if value.is_integer() else repr(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
 def factor_columns(spec: Spec, model: Model) -> dict[str, Any]:
     """Model columns that R must see as factors -> their reference level (None: lowest)."""
     used = model.parsed.variables()
@@ -123,7 +105,7 @@ def factor_line(name: str, reference: Any, frame: str = DATA_SYMBOL) -> str:
     ``method = "radix"`` sorts strings in the C locale, as Python does, so the level order does
     not depend on the user's locale.
     """
-    col = f"{frame}${_r_name(name)}"
+    col = f"{frame}${r_name(name)}"
     levels = f'sort(unique({col}), method = "radix")'
     if reference is not None:
         ref = r_literal(reference)
@@ -131,44 +113,45 @@ def factor_line(name: str, reference: Any, frame: str = DATA_SYMBOL) -> str:
     return f"{col} <- factor({col}, levels = {levels})"
 
 
-def _r_name(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z.][A-Za-z0-9_.]*", name) else f"`{name}`"
-
-
-def _control(kind: Kind, model: Model, options: dict[str, Any]) -> tuple[str | None, list[str]]:
+def _control(kind: Kind, model: Model, options: Lme4Options) -> tuple[str | None, list[str]]:
+    """The ``control =`` argument from the typed options (the spec loader checked that each
+    applies to ``kind``); ``backends.lme4.options`` win over the model-level settings."""
     notes: list[str] = []
-    text = options.get("control")
-    if text is not None:
-        if model.optimizer or model.max_iterations:
-            notes.append("backends.lme4.options.control is used as given; model.optimizer and "
-                         "model.max_iterations are ignored for lme4")
-        return str(text), notes
-    if not model.optimizer and not model.max_iterations:
+    optimizer = options.optimizer or model.optimizer
+    max_iter = options.max_iterations or model.max_iterations
+    if kind == "lm":
+        if model.max_iterations:
+            notes.append("model.max_iterations does not apply to lm (least squares has no "
+                         "iterations)")
         notes.append(DEFAULT_CONTROL[kind])
         return None, notes
+    if not (optimizer or max_iter or options.calc_derivs is not None):
+        notes.append(DEFAULT_CONTROL[kind])
+        return None, notes
+    args: list[str] = []
     if kind in ("lmer", "glmer"):
         fn = "lmerControl" if kind == "lmer" else "glmerControl"
-        args = []
-        opt = model.optimizer or ("nloptwrap" if kind == "lmer" else None)
-        if model.optimizer:
-            args.append(f'optimizer = "{model.optimizer}"')
-        if model.max_iterations:
-            if opt is None:  # glmer default: two stages with different optimizers
-                args.append(f"optCtrl = list(maxfun = {int(model.max_iterations)})")
-            else:
-                arg = _MAXITER_ARG.get(opt, "maxfun")
-                args.append(f"optCtrl = list({arg} = {int(model.max_iterations)})")
-        return f"{fn}({', '.join(args)})", notes
-    if kind in ("clmm", "clm"):
+        if optimizer:
+            args.append(f"optimizer = {r_string(optimizer)}")
+        if max_iter:
+            opt = optimizer or ("nloptwrap" if kind == "lmer" else None)
+            # glmer's default runs two stages with different optimizers; maxfun is the one
+            # control both take
+            arg = _MAXITER_ARG.get(opt, "maxfun") if opt else "maxfun"
+            args.append(f"optCtrl = list({arg} = {int(max_iter)})")
+        if options.calc_derivs is not None:
+            args.append(f"calc.derivs = {r_literal(options.calc_derivs)}")
+    elif kind in ("clmm", "clm"):
         fn = f"ordinal::{kind}.control"
-        args = []
-        if model.optimizer:
-            args.append(f'method = "{model.optimizer}"')
-        if model.max_iterations:
-            args.append(f"maxIter = {int(model.max_iterations)}")
-        return f"{fn}({', '.join(args)})", notes
-    notes.append(f"model.optimizer/max_iterations do not apply to {kind}; ignored")
-    return None, notes
+        if optimizer:
+            args.append(f"method = {r_string(optimizer)}")
+        if max_iter:
+            args.append(f"maxIter = {int(max_iter)}")
+    else:  # glm
+        fn = "glm.control"
+        if max_iter:
+            args.append(f"maxit = {int(max_iter)}")
+    return f"{fn}({', '.join(args)})", notes
 
 
 def _integrated(nagq: int) -> Estimator:
@@ -182,45 +165,40 @@ def plan(spec: Spec, model: Model) -> RPlan:
     if reason:
         raise TranslationError(reason)
     f: ModelFormula = model.parsed
-    options = dict(spec.backends["lme4"].options) if "lme4" in spec.backends else {}
-    notes = [f"unknown backends.lme4.options key {k!r} ignored" for k in options
-             if k not in KNOWN_OPTIONS]
-    fixed = translate_fixed(f.fixed)
-    random = " + ".join(t.lme4() for t in f.random)
-    rhs = fixed + (f" + {random}" if random else "")
-    link = model.resolved_link
-    family = model.family
+    settings = spec.backends.lme4
+    options = settings.options if settings is not None else Lme4Options()
+    notes: list[str] = []
+    rhs = f.rhs_to_r()
+    response = r_name(f.response)
+    link = r_string(model.resolved_link)
+    family = model.family  # a closed set of R function names (harness.spec.Family)
     data = f"data = {DATA_SYMBOL}"
     nagq = model.integration.points if model.integration else 1
     cluster = model.cluster_se
+    kind = r_function(family, f.has_random, model.method)
 
-    if family == "ordinal":
-        kind: Kind = "clmm" if f.has_random else "clm"
-        lhs = f"factor({f.response}, ordered = TRUE)"
-        args = [f"{lhs} ~ {rhs}", data, f'link = "{link}"']
+    if kind in ("clmm", "clm"):
+        args = [f"factor({response}, ordered = TRUE) ~ {rhs}", data, f"link = {link}"]
         if kind == "clmm":
             args.append(f"nAGQ = {nagq}")
         estimator = _integrated(nagq) if kind == "clmm" else Estimator("ML")
-        packages = ("ordinal",)
-    elif family == "gaussian" and f.has_random:
-        kind = "lmer"
-        args = [f"{f.response} ~ {rhs}", data, f"REML = {'TRUE' if model.method == 'REML' else 'FALSE'}"]
+        packages: tuple[str, ...] = ("ordinal",)
+    elif kind == "lmer":
+        args = [f"{response} ~ {rhs}", data,
+                f"REML = {'TRUE' if model.method == 'REML' else 'FALSE'}"]
         estimator = Estimator(model.method)
         packages = ("lme4",)
-    elif f.has_random:
-        kind = "glmer"
-        args = [f"{f.response} ~ {rhs}", data, f'family = {family}(link = "{link}")',
+    elif kind == "glmer":
+        args = [f"{response} ~ {rhs}", data, f"family = {family}(link = {link})",
                 f"nAGQ = {nagq}"]
         estimator = _integrated(nagq)
         packages = ("lme4",)
-    elif family == "gaussian" and model.method == "OLS":
-        kind = "lm"
-        args = [f"{f.response} ~ {rhs}", data]
+    elif kind == "lm":
+        args = [f"{response} ~ {rhs}", data]
         estimator = Estimator("OLS")
         packages = ()
     else:
-        kind = "glm"
-        args = [f"{f.response} ~ {rhs}", data, f'family = {family}(link = "{link}")']
+        args = [f"{response} ~ {rhs}", data, f"family = {family}(link = {link})"]
         estimator = Estimator("ML")
         packages = ()
         if family == "gaussian":
@@ -231,7 +209,7 @@ def plan(spec: Spec, model: Model) -> RPlan:
         if kind not in ("lm", "glm"):
             raise TranslationError("cluster_se is supported for single-level lm/glm fits only")
         # rows without a cluster id cannot be clustered; Stata drops them too
-        args.append(f"subset = !is.na({_r_name(cluster)})")
+        args.append(f"subset = !is.na({r_name(cluster)})")
         estimator = replace(estimator, se="CR1", cluster=cluster)
         notes.append(f"cluster-robust (CR1) standard errors by {cluster}: "
                      + ("G/(G-1) * (N-1)/(N-K), as Stata's regress, vce(cluster)" if kind == "lm"

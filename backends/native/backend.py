@@ -26,7 +26,7 @@ from .ols import ols
 @cache
 def software_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "nlopt", "formulaic", "pandas"):
+    for pkg in ("numpy", "scipy", "nlopt", "pandas"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:  # pragma: no cover - nlopt's wheel names itself "nlopt"
@@ -80,13 +80,13 @@ class NativeBackend(Backend):
             if model.family != "gaussian":  # issue 7: native GLMMs (backends/native/glmm)
                 from .glm import fit_glm_job
                 from .glmm.backend import fit_glmm_job
-                settings = job.spec.backends.get(self.name)  # type: ignore[call-overload]
+                settings = job.spec.backends.native
                 prov = Provenance(backend=self.name, mode="live", software=software_versions(),
                                   platform=f"{platform.platform()} ({sys.implementation.name})",
                                   data_sha256=job.data_sha256,
                                   date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
                 fit_job = fit_glmm_job if model.parsed.has_random else fit_glm_job
-                result = fit_job(job, factors, dict(settings.options) if settings else {}, prov)
+                result = fit_job(job, factors, settings.options.given() if settings else {}, prov)
                 result.timings["fit"] = time.perf_counter() - start
                 return result
             if model.parsed.has_random:
@@ -95,7 +95,7 @@ class NativeBackend(Backend):
                           reference=ref)
             else:
                 res = ols(model.formula, job.data, method=model.method,
-                          cluster=model.cluster_se, factors=factors)
+                          cluster=model.cluster_se, factors=factors, reference=ref)
         except (DesignError, ValueError, KeyError) as e:
             return FitResult.failed(job.spec.id, self.name, "error", f"{type(e).__name__}: {e}")
         seconds = time.perf_counter() - start

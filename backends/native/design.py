@@ -9,27 +9,26 @@ never built here, because each estimator path exploits the structure differently
 Rules that make the answers line up with lme4:
 
 * rows with a missing value in any model variable are dropped (and counted);
-* categorical variables (``factor(x)``, ``C(x)``, spec columns of type factor, non-numeric
-  columns) get R's levels: sorted numerically for numbers, labels printed as R prints them, the
-  first level as the reference (treatment contrasts);
-* fixed-effect names are R's (see :mod:`backends.native.names`);
+* the fixed part is built from the formula tree, never by evaluating its text
+  (:mod:`backends.native.model_matrix`): categorical variables (``factor(x)``, ``C(x)``, spec
+  columns of type factor, non-numeric columns) get R's levels (sorted numerically for numbers,
+  labels printed as R prints them, the reference level first) and R's treatment contrasts or
+  indicators; ``I()``, ``log``, ``exp``, ``sqrt``, ``poly`` and ``scale`` are computed as R
+  computes them; every column carries R's name;
 * grouping-factor levels are R's labels, ``a:b`` interactions are labelled ``"1:2"``.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from formulaic import model_matrix
 
 from harness.formula import ModelFormula, RandomTerm, parse_formula
 
-from .names import level_label, level_labels, r_column_name
-
-_CALL = re.compile(r"\b(factor|C)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)")
+from .model_matrix import ModelMatrixError, evaluate, model_matrix
+from .names import level_labels
 
 
 class DesignError(ValueError):
@@ -92,37 +91,44 @@ class Design:
 
 def build_design(formula: str | ModelFormula, data: pd.DataFrame,
                  factors: list[str] | tuple[str, ...] = (),
-                 reference: dict[str, object] | None = None) -> Design:
+                 reference: dict[str, object] | None = None,
+                 complete_in: tuple[str, ...] = ()) -> Design:
     """Build X, y and the grouping factors for ``formula`` on ``data``.
 
     ``factors`` lists columns to treat as categorical wherever they appear bare in the fixed part
     (the spec's ``columns: {x: factor}``); ``reference`` maps a categorical variable to the level
-    used as its reference instead of the first (R's ``relevel``).
+    used as its reference instead of the first (R's ``relevel``). ``complete_in`` names extra
+    columns a row must have (a cluster id): like R's ``subset``, they drop rows after the
+    variables are evaluated.
     """
     mf = parse_formula(formula) if isinstance(formula, str) else formula
-    used = sorted(v for v in mf.variables() if v in data.columns)
-    missing = [v for v in _required_columns(mf) if v not in data.columns]
+    missing = [v for v in sorted(mf.variables() | set(complete_in)) if v not in data.columns]
     if missing:
         raise DesignError(f"column(s) {', '.join(missing)} not in the data")
-    frame = data[used]
-    complete = frame.notna().all(axis=1).to_numpy()
-    dropped = int((~complete).sum())
-    frame = frame.loc[complete]
-    if frame.shape[0] == 0:
+    categorical = _categorical_columns(mf, data, factors)
+    try:
+        evaluated = [evaluate(v, data, categorical) for v in mf.terms.variables]
+    except ModelMatrixError as e:
+        raise DesignError(str(e)) from None
+    other = [mf.response, *complete_in, *(c for t in mf.random for c in t.slopes + tuple(
+        t.group_factors))]
+    incomplete = data[list(dict.fromkeys(other))].isna().any(axis=1).to_numpy(copy=True)
+    for ev in evaluated:
+        incomplete |= ev.missing()
+    complete = ~incomplete
+    dropped = int(incomplete.sum())
+    if not complete.any():
         raise DesignError("no complete rows: every row has a missing value in a model variable")
-
-    call_style, categorical = _categorical_variables(mf, frame, factors)
-    fixed_frame = frame.copy() if categorical else frame
-    for var in categorical:
-        fixed_frame[var] = _as_r_factor(fixed_frame[var], (reference or {}).get(var))
-    rhs = _CALL.sub(lambda m: f"C({m.group(2)})", mf.fixed)
-    X_mm = model_matrix(rhs, fixed_frame, na_action="raise", output="numpy")
-    x_names = [r_column_name(str(c), call_style) for c in X_mm.model_spec.column_names]
-    X = np.asarray(X_mm, dtype=float)
+    try:
+        X, x_names, used_categorical = model_matrix(mf.terms, evaluated, complete,
+                                                    dict(reference or {}))
+    except ModelMatrixError as e:
+        raise DesignError(str(e)) from None
+    frame = data.loc[complete]
     y = _numeric(frame[mf.response], mf.response)
     blocks = _factor_blocks(mf.random, frame)
     return Design(formula=mf, y=y, X=np.ascontiguousarray(X), x_names=x_names, factors=blocks,
-                  row_index=frame.index, nobs_dropped=dropped, categorical=sorted(categorical))
+                  row_index=frame.index, nobs_dropped=dropped, categorical=used_categorical)
 
 
 def auxiliary_columns(design: Design, data: pd.DataFrame,
@@ -145,52 +151,17 @@ def auxiliary_columns(design: Design, data: pd.DataFrame,
     return out
 
 
-def _required_columns(mf: ModelFormula) -> list[str]:
-    cols = [mf.response]
-    for t in mf.random:
-        cols.extend(t.slopes)
-        cols.extend(t.group_factors)
-    return cols
-
-
-def _categorical_variables(mf: ModelFormula, frame: pd.DataFrame,
-                           factors: list[str] | tuple[str, ...]) -> tuple[dict[str, str], set[str]]:
-    """Which fixed-part variables are categorical, and how the user wrote each call."""
-    call_style: dict[str, str] = {}
-    for m in _CALL.finditer(mf.fixed):
-        call_style.setdefault(m.group(2), m.group(1))
-    categorical = set(call_style)
-    for col in frame.columns:
-        if col == mf.response:
-            continue
-        if col in factors or not pd.api.types.is_numeric_dtype(frame[col]) \
-                or isinstance(frame[col].dtype, pd.CategoricalDtype):
-            categorical.add(col)
-    return call_style, categorical
-
-
-def _as_r_factor(s: pd.Series, reference: object | None = None) -> pd.Series:
-    """A categorical with R's level order (numeric sort for numbers) and R's labels.
-
-    Levels that do not occur in the (complete-case) data are dropped, as ``factor()`` does.
-    """
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        uniq = [c for c in s.cat.categories if (s == c).any()]
-        values = s.astype(object)
-    else:
-        uniq = sorted(pd.unique(s))
-        values = s
-    labels = [level_label(u) for u in uniq]
-    if len(set(labels)) != len(labels):
-        raise DesignError(f"levels of {s.name!r} print identically in R: {labels}")
-    if reference is not None:
-        ref = level_label(reference)
-        if ref not in labels:
-            raise DesignError(f"reference level {ref!r} of {s.name!r} is not in the data "
-                              f"(levels: {labels})")
-        labels = [ref] + [lab for lab in labels if lab != ref]
-    mapping = {u: level_label(u) for u in uniq}
-    return pd.Series(pd.Categorical(values.map(mapping), categories=labels), index=s.index)
+def _categorical_columns(mf: ModelFormula, data: pd.DataFrame,
+                         factors: list[str] | tuple[str, ...]) -> set[str]:
+    """Fixed-part columns that are factors where they appear bare: declared in the spec, or
+    not numeric in the data (R turns text into factors)."""
+    out = set()
+    for col in {c for v in mf.terms.variables for c in v.columns()}:
+        s = data[col]
+        if col in factors or not pd.api.types.is_numeric_dtype(s) \
+                or isinstance(s.dtype, pd.CategoricalDtype):
+            out.add(col)
+    return out
 
 
 def _numeric(s: pd.Series, name: str) -> np.ndarray:

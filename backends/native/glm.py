@@ -126,19 +126,18 @@ def glm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | 
         raise ValueError(f"link {link!r} is not supported for {family} (use {LINKS[family]})")
     if cluster is not None and family == "ordinal":
         raise ValueError("cluster-robust SEs are implemented for binomial/Poisson GLMs only")
-    work = data if cluster is None else data[data[cluster].notna()]
-    design = build_design(formula, work, factors, reference)
+    design = build_design(formula, data, factors, reference,
+                          complete_in=(cluster,) if cluster else ())
     if design.factors:
         raise ValueError("glm() fits single-level models; this formula has random effects")
-    design.nobs_dropped += len(data) - len(work)
-    extra = auxiliary_columns(design, work, trials=trials, offset=offset)
+    extra = auxiliary_columns(design, data, trials=trials, offset=offset)
     off = extra.get("offset", np.zeros(design.n))
     if family == "ordinal":
         res = _fit_ordinal(design, link, off, tol, max_iter)
     else:
         res = _fit_glm(design, family, link, extra.get("trials"), off, tol, max_iter)
     if cluster is not None:
-        codes, levels = group_codes(work.loc[design.row_index], cluster)
+        codes, levels = group_codes(data.loc[design.row_index], cluster)
         G = len(levels)
         scores = np.zeros((G, design.p))
         np.add.at(scores, codes, res.scores)
@@ -283,10 +282,7 @@ def _fit_ordinal(design: Design, link: str, off: np.ndarray, tol: float,
 
 # ---- harness side ------------------------------------------------------------------------------
 
-_OPTIONS = {"trials", "offset"}
-
-
-def glm_unsupported_reason(model, options: dict | None = None) -> str | None:
+def glm_unsupported_reason(model) -> str | None:
     """None when :func:`glm` can fit the single-level ``model``; otherwise why not."""
     if model.family not in FAMILIES:
         return f"native single-level {model.family} models are not implemented"
@@ -294,9 +290,6 @@ def glm_unsupported_reason(model, options: dict | None = None) -> str | None:
         return f"native {model.family} models support links {LINKS[model.family]}"
     if model.cluster_se and model.family == "ordinal":
         return "native cluster-robust SEs are implemented for binomial/Poisson GLMs only"
-    unknown = set(options or {}) - _OPTIONS
-    if unknown:
-        return f"unknown native GLM option(s) {sorted(unknown)} (known: {sorted(_OPTIONS)})"
     return None
 
 

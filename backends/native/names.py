@@ -1,22 +1,15 @@
-"""Translate formulaic's column names to the names R prints, and format level labels like R.
+"""Level labels as R prints them (``2.0`` -> ``"2"``), for factor columns and grouping factors.
 
-Why: the comparison layer aligns parameters across backends by name (``fixed/factor(schgend)2``),
-so the native backend must print exactly what lme4 prints rather than keep a mapping table.
-formulaic writes ``Intercept``, ``C(schgend)[T.2]`` and ``x:C(g)[T.2]``; R writes
-``(Intercept)``, ``factor(schgend)2`` and ``x:factor(g)2``.
+Why: the comparison layer aligns parameters across backends by name (``fixed/factor(schgend)2``,
+``ranef/school/...`` by level), so the native backend must print exactly what lme4 prints. The
+column names themselves come from the formula tree (:mod:`harness.formula`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
-
-# ``C(var)[T.level]`` (reduced rank) or ``C(var)[level]`` (full rank, no intercept).
-_CALL_LEVEL = re.compile(r"C\(([A-Za-z_.][A-Za-z0-9_.]*)\)\[(?:T\.)?([^\]]*)\]")
-# ``var[T.level]`` for a column that is categorical in the data (declared factor in the spec).
-_PLAIN_LEVEL = re.compile(r"(?<![A-Za-z0-9_.)])([A-Za-z_.][A-Za-z0-9_.]*)\[(?:T\.)?([^\]]*)\]")
 
 
 def level_label(value: object) -> str:
@@ -47,22 +40,3 @@ def level_labels(values: np.ndarray) -> list[str]:
             and np.all(values == np.round(values)) and np.all(np.abs(values) < 1e15):
         return values.astype(np.int64).astype(str).tolist()
     return [level_label(v) for v in values]
-
-
-def r_column_name(formulaic_name: str, call_style: dict[str, str]) -> str:
-    """R's name for one model-matrix column.
-
-    ``call_style`` maps a variable to how the user wrote it: ``"factor"`` for ``factor(x)`` and
-    ``"C"`` for ``C(x)``; variables that are categorical in the data are absent and print bare.
-    Interactions are translated piece by piece, keeping formulaic's (= R's) order.
-    """
-    if formulaic_name == "Intercept":
-        return "(Intercept)"
-
-    def call_sub(m: re.Match[str]) -> str:
-        var, lvl = m.group(1), m.group(2)
-        return f"{call_style.get(var, 'factor')}({var}){lvl}"
-
-    out = _CALL_LEVEL.sub(call_sub, formulaic_name)
-    out = _PLAIN_LEVEL.sub(lambda m: f"{m.group(1)}{m.group(2)}", out)
-    return out

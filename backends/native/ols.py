@@ -73,18 +73,16 @@ class OlsResult:
 
 
 def ols(formula: str, data: pd.DataFrame, method: str = "OLS", cluster: str | None = None,
-        factors: list[str] | tuple[str, ...] = ()) -> OlsResult:
+        factors: list[str] | tuple[str, ...] = (),
+        reference: dict[str, object] | None = None) -> OlsResult:
     """Fit ``y ~ x`` by least squares; ``method`` "OLS" or "ML" sets the variance divisor."""
     if method not in ("OLS", "ML"):
         raise ValueError(f"method must be OLS or ML, not {method!r}")
-    work = data
-    if cluster is not None:
-        # Rows without a cluster id cannot enter a cluster-robust fit (Stata drops them too).
-        work = data[data[cluster].notna()]
-    design = build_design(formula, work, factors)
+    # Rows without a cluster id cannot enter a cluster-robust fit (Stata drops them too).
+    design = build_design(formula, data, factors, reference,
+                          complete_in=(cluster,) if cluster else ())
     if design.factors:
         raise ValueError("ols() fits single-level models; this formula has random effects")
-    design.nobs_dropped += len(data) - len(work)
     X, y, n, p = design.X, design.y, design.n, design.p
     Q, R = np.linalg.qr(X)
     beta = solve_triangular(R, Q.T @ y)
@@ -97,7 +95,7 @@ def ols(formula: str, data: pd.DataFrame, method: str = "OLS", cluster: str | No
     if cluster is None:
         V = s2 * XtXinv
     else:
-        codes, levels = group_codes(work.loc[design.row_index], cluster)
+        codes, levels = group_codes(data.loc[design.row_index], cluster)
         G = len(levels)
         scores = np.zeros((G, p))
         np.add.at(scores, codes, X * e[:, None])

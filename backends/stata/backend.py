@@ -35,7 +35,9 @@ from backends.stata.render import (StataRenderError, data_reference, model_do, p
 from backends.stata.stored import (fingerprint_mismatch, load_stored, stored_dir, stored_ids,
                                    stored_path)
 from harness.results import FitResult
+from harness.options import StataOptions
 from harness.spec import Model, Spec
+from harness.statasyntax import stata_comment
 
 FIX = ("install a licensed Stata 15+ and set STATA_HOME (live, with pip install stata_setup) "
        "or put stata-se/stata-mp on PATH (batch); or, on a machine with Stata, run "
@@ -45,13 +47,14 @@ _ENV = ("STATA_HOME", "STATA_EDITION", "STATA_EXE", "MLMH_STATA_MODE", "PATH",
 
 
 @lru_cache(maxsize=8)
-def _install_for(env: tuple[str | None, ...]) -> StataInstall:
-    return detect()
+def _install_for(env: tuple[str | None, ...], home: str | None) -> StataInstall:
+    return detect(home=home)
 
 
-def installation() -> StataInstall:
-    """The Stata found on this machine, probed once per environment (cached)."""
-    return _install_for(tuple(os.environ.get(k) for k in _ENV))
+def installation(home: str | None = None) -> StataInstall:
+    """The Stata found on this machine (in ``home`` first when a spec names one, as
+    ``backends.stata.options.stata_home``), probed once per environment (cached)."""
+    return _install_for(tuple(os.environ.get(k) for k in _ENV), home)
 
 
 def reset_detection() -> None:
@@ -92,10 +95,9 @@ class StataBackend(Backend):
         except Exception:  # no data here: render from the formula alone (the code says so)
             pass
         try:
-            layout = plan(spec, frame)
+            text = show_do(spec, plan(spec, frame), data_reference(spec, path))
         except StataRenderError as e:
-            return f"* cannot write this model for Stata: {e}"
-        text = show_do(spec, layout, data_reference(spec, path))
+            return stata_comment(f"cannot write this model for Stata: {e}")
         if stored_path(spec.id).is_file():
             text += (f"\n* without Stata here, the Stata column comes from the stored result "
                      f"{stored_path(spec.id).name} (backends/stata/stored)")
@@ -104,30 +106,30 @@ class StataBackend(Backend):
     # ---- fitting -------------------------------------------------------------------------
     def fit(self, job: FitJob) -> FitResult:
         spec = job.spec
-        settings = spec.backends.get("stata")
-        options = dict(settings.options) if settings else {}
+        settings = spec.backends.stata
+        options = settings.options if settings is not None else StataOptions()
         try:  # a model Stata cannot express is not estimable, whichever mode would run it
             plan(spec, job.data)
         except StataRenderError as e:
             return FitResult.failed(spec.id, self.name, "not_estimable", str(e))
-        inst = installation()
-        if inst.usable and options.get("mode") != "stored":
+        inst = installation(options.stata_home)
+        if inst.usable and options.mode != "stored":
             return self._fit_now(job, inst, options)
         return self._stored(spec, job, inst)
 
-    def _fit_now(self, job: FitJob, inst: StataInstall, options: dict) -> FitResult:
+    def _fit_now(self, job: FitJob, inst: StataInstall, options: StataOptions) -> FitResult:
         spec = job.spec
         start = time.perf_counter()
-        try:
-            layout = plan(spec, job.data)
-        except StataRenderError as e:
-            return FitResult.failed(spec.id, self.name, "not_estimable", str(e))
         if job.data_path is None:
             return FitResult.failed(spec.id, self.name, "error",
                                     "Stata needs the dataset as a file, and this job has none")
-        do_text = model_do(spec, layout, data_reference(spec, job.data_path), "@RESULTS@",
-                           job.data_sha256)
-        timeout = float(options.get("timeout") or os.environ.get("MLMH_STATA_TIMEOUT") or 3600)
+        try:
+            layout = plan(spec, job.data)
+            do_text = model_do(spec, layout, data_reference(spec, job.data_path), "@RESULTS@",
+                               job.data_sha256)
+        except StataRenderError as e:
+            return FitResult.failed(spec.id, self.name, "not_estimable", str(e))
+        timeout = float(options.timeout or os.environ.get("MLMH_STATA_TIMEOUT") or 3600)
         with tempfile.TemporaryDirectory(prefix="mlmh-stata-") as tmp:
             try:
                 if inst.mode == "live":

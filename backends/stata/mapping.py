@@ -27,6 +27,7 @@ from typing import Any
 from backends.stata.render import Layout
 from backends.stata.results_file import StataRecord
 from harness.estimator import Estimator
+from harness.rsyntax import r_name
 from harness.results import (Diagnostics, FitResult, Parameter, Provenance, RandomEffect,
                              Statistics, residual_parameters, variance_parameters)
 
@@ -48,23 +49,34 @@ def split_name(full: str) -> tuple[str, str]:
     return "", full
 
 
-def fixed_name(coef: str, styles: dict[str, str]) -> str | None:
-    """R's name for a Stata fixed-effect column, or None for base/omitted/empty cells."""
+def fixed_name(coef: str, styles: dict[str, str],
+               generated: dict[str, str] | None = None) -> str | None:
+    """R's name for a Stata fixed-effect column, or None for base/omitted/empty cells.
+
+    ``generated`` maps the variables the do-file made for ``I()``, ``log``, ``poly``, ...
+    (:mod:`backends.stata.fixed`) back to R's column names; other variables are R symbols
+    (backquoted where R would, e.g. ``_x``).
+    """
     if coef == "_cons":
         return "(Intercept)"
+    generated = generated or {}
     parts = []
     for piece in coef.split("#"):
         m = _FV.match(piece)
         if m:
             level, flags, var = m.groups()
-            if flags:  # b = base, o = omitted, n = empty cell: no estimate
+            # b = base, o = omitted, n = empty cell: no estimate; "bn" is a level of a factor
+            # written ibn. (no base level), which is estimated
+            if flags and flags != "bn":
                 return None
             style = styles.get(var, "factor")
-            parts.append(f"{var}{level}" if style == "bare" else f"{style}({var}){level}")
+            name = r_name(var)
+            parts.append(f"{name}{level}" if style == "bare" else f"{style}({name}){level}")
         else:
             if piece.startswith(("o.", "co.")):
                 return None
-            parts.append(piece[2:] if piece.startswith("c.") else piece)
+            var = piece[2:] if piece.startswith("c.") else piece
+            parts.append(generated.get(var) or r_name(var))
     return ":".join(parts)
 
 
@@ -324,7 +336,7 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
     for full, value in record.b.items():
         eqname, coef = split_name(full)
         if eqname in ("", "_", depvar) and not _CUT.match(coef) and coef != "lnsig2u":
-            name = fixed_name(coef, layout.fixed_styles)
+            name = fixed_name(coef, layout.fixed_styles, layout.generated)
             if name is None:
                 continue
             var = record.cov(full, full)

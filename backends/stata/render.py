@@ -33,20 +33,22 @@ from typing import Any
 
 import pandas as pd
 
-from harness.derive import stata_code
+from harness.derive import stata_code, step_columns
 from harness.estimator import Estimator
 from harness.formula import ModelFormula, RandomTerm
+from harness.options import StataOptions
 from harness.spec import Derived, Model, Spec
+from harness.statasyntax import (StataTextError, inline_comment, stata_comment, stata_name_problem,
+                                 stata_string)
+
+from .errors import StataRenderError
+from .fixed import render_fixed
 
 RESULTS_FORMAT = "mlmh-stata-results"
 RESULTS_VERSION = 1
 STATA_MIN_VERSION = 15  # e(b) stripes of me* (``/:var(_cons[g])``) as read here date from 15
 RE_STUB, SE_STUB = "mlmh_re", "mlmh_se"
 HANDLE = "mlmh_fh"
-
-
-class StataRenderError(ValueError):
-    """The spec cannot be written as Stata code; the message says which part and why."""
 
 
 # ---- the layout ------------------------------------------------------------------------------
@@ -95,7 +97,7 @@ class Layout:
     noconstant: bool
     options: list[str]
     equations: list[Equation]
-    fixed_styles: dict[str, str]  # variable -> factor | C | bare (how R names its dummies)
+    fixed_styles: dict[str, str]  # variable -> factor | bare (how R names its dummies)
     group_names: dict[str, list[str]]  # canonical group -> effect names in lme4 order
     correlated: list[list[str]]  # [group, effect, effect] pairs that have a cor/cov
     family: str
@@ -108,6 +110,8 @@ class Layout:
     icc: bool = False
     setup: list[str] = field(default_factory=list)  # e.g. xtset school / svyset school
     panel: str | None = None  # the xtset panel variable (xtreg/xtlogit): the random group
+    generated: dict[str, str] = field(default_factory=dict)  # made variable -> R column name
+    transforms: list[str] = field(default_factory=list)  # commands making the generated ones
 
     @property
     def kind(self) -> str:
@@ -147,8 +151,15 @@ class Layout:
 
 
 def normal_formula(formula: ModelFormula) -> str:
-    """The formula with fixed and random terms sorted, so equivalent writings compare equal."""
-    fixed = sorted(_split_plus(formula.fixed)) or ["1"]
+    """The formula with fixed and random terms sorted, so equivalent writings compare equal.
+
+    Fixed terms are R's term labels (``a*b`` is ``a + b + a:b``), with ``0`` when there is no
+    intercept and ``1`` when there are no other terms.
+    """
+    terms = formula.terms
+    fixed = sorted(terms.labels()) or ["1"]
+    if not terms.intercept:
+        fixed = ["0"] + [t for t in fixed if t != "1"]
     random = sorted(t.lme4() for t in formula.random)
     return f"{formula.response} ~ " + " + ".join(fixed + random)
 
@@ -158,86 +169,6 @@ def model_fingerprint(model: Model) -> dict[str, Any]:
     return {"formula": normal_formula(model.parsed), "family": model.family,
             "link": model.resolved_link, "method": model.method,
             "integration": model.method_label(), "cluster_se": model.cluster_se}
-
-
-# ---- fixed part --------------------------------------------------------------------------------
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CALL = re.compile(r"^(factor|C)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$")
-
-
-def _split_plus(text: str) -> list[str]:
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "+" and depth == 0:
-            parts.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur).strip())
-    return [p for p in parts if p]
-
-
-def _factor_prefix(var: str, reference: dict[str, Any]) -> str:
-    if var not in reference:
-        return "i."
-    ref = reference[var]
-    try:
-        as_float = float(ref)
-    except (TypeError, ValueError):
-        raise StataRenderError(f"reference level {ref!r} of {var!r}: Stata factor levels are "
-                               "non-negative integers") from None
-    if not as_float.is_integer() or as_float < 0:
-        raise StataRenderError(f"reference level {ref!r} of {var!r}: Stata factor levels are "
-                               "non-negative integers")
-    return f"ib{int(as_float)}."
-
-
-def render_fixed(fixed: str, columns: dict[str, str], reference: dict[str, Any]
-                 ) -> tuple[list[str], bool, dict[str, str]]:
-    """Stata fixed-part terms, whether the constant is suppressed, and R naming styles.
-
-    ``x`` -> ``x`` (``i.x`` if the spec declares x a factor), ``factor(x)``/``C(x)`` -> ``i.x``
-    (``ib3.x`` for an explicit reference level 3), ``a:b`` -> ``c.a#c.b``, ``a*b`` -> ``c.a##c.b``.
-    """
-    terms: list[str] = []
-    styles: dict[str, str] = {}
-    noconstant = False
-
-    def piece(tok: str, in_interaction: bool) -> str:
-        tok = tok.strip()
-        m = _CALL.match(tok)
-        if m:
-            styles[m.group(2)] = m.group(1)
-            return _factor_prefix(m.group(2), reference) + m.group(2)
-        if _NAME.match(tok):
-            if columns.get(tok) == "factor":
-                styles[tok] = "bare"
-                return _factor_prefix(tok, reference) + tok
-            return f"c.{tok}" if in_interaction else tok
-        raise StataRenderError(
-            f"fixed-part term {tok!r} has no Stata rendering in the harness; derive it as a "
-            "column (spec 'derive') and use the column")
-
-    for term in _split_plus(fixed):
-        if term == "1":
-            continue
-        if term in ("0", "-1"):
-            noconstant = True
-            continue
-        if "*" in term:
-            a, _, b = term.partition("*")
-            if "*" in b or ":" in term:
-                raise StataRenderError(f"fixed-part term {term!r}: write higher-order "
-                                       "interactions out with ':'")
-            terms.append(f"{piece(a, True)}##{piece(b, True)}")
-        elif ":" in term:
-            terms.append("#".join(piece(p, True) for p in term.split(":")))
-        else:
-            terms.append(piece(term, False))
-    return terms, noconstant, styles
 
 
 # ---- random part: structure -------------------------------------------------------------------
@@ -290,7 +221,7 @@ def _formula_order(groups: list[str]) -> list[str]:
     return sorted(groups, key=lambda g: (len(g.split(":")), groups.index(g)))
 
 
-def plan_structure(formula: ModelFormula, options: dict[str, Any],
+def plan_structure(formula: ModelFormula, options: StataOptions,
                    frame: pd.DataFrame | None) -> tuple[list[str], list[str], str]:
     """(crossed, chain, note): which factors become ``_all: R.`` terms and the nesting order."""
     by_group = _group_terms(formula)
@@ -298,8 +229,8 @@ def plan_structure(formula: ModelFormula, options: dict[str, Any],
     intercept_only = {g: all(t.names == ["(Intercept)"] for t in ts) for g, ts in by_group.items()}
     if len(groups) <= 1:
         return [], groups, ""
-    crossed_opt = options.get("crossed")
-    levels_opt = options.get("levels")
+    crossed_opt = options.crossed
+    levels_opt = options.levels
     if crossed_opt or levels_opt:
         if crossed_opt is True:
             crossed = [groups[0]]
@@ -353,7 +284,7 @@ def _equations_for(group: str, terms: list[RandomTerm], level: str, path: tuple[
     return [e for _, e in sorted(eqs, key=lambda x: x[0])]
 
 
-def plan_random(formula: ModelFormula, options: dict[str, Any], frame: pd.DataFrame | None
+def plan_random(formula: ModelFormula, options: StataOptions, frame: pd.DataFrame | None
                 ) -> tuple[list[Equation], list[tuple[str, list[str]]], str]:
     by_group = _group_terms(formula)
     crossed, chain, note = plan_structure(formula, options, frame)
@@ -399,7 +330,7 @@ def unsupported_reason(model: Model) -> str | None:
         return ("Stata has no official random-effects multinomial logit (the course uses the "
                 "user-written gllamm, models.md D17)" if model.parsed.has_random else None)
     try:
-        render_fixed(model.parsed.fixed, {}, model.reference_level)
+        render_fixed(model.parsed, {}, dict(model.reference_level))
     except StataRenderError as e:
         return str(e)
     return None
@@ -439,37 +370,55 @@ def stata_estimator(command: str, opts: list[str], equations: list[Equation],
     return est
 
 
+def stata_names(spec: Spec, model: Model, options: StataOptions) -> None:
+    """Every name of ``spec`` that reaches Stata must be a Stata name (StataRenderError
+    naming the first that is not: the model is then not estimable in Stata)."""
+    f = model.parsed
+    named: list[tuple[str, str]] = [("the response", f.response)]
+    named += [("column", c) for c in sorted(f.variables() - {f.response})]
+    for step in spec.derive:
+        named += [(f"derived variable {step.name!r} uses", c) for c in step_columns(step)]
+    if spec.subset:
+        named += [("the subset uses", c) for c in step_columns(Derived(name="mlmh_keep",
+                                                                        expr=spec.subset))]
+    if spec.replicate:
+        named += [("replicate", c) for c in (spec.replicate.cluster, spec.replicate.new_id) if c]
+    named += [(key, c) for key, c in (("backends.stata.options.psu", options.psu),
+                                      ("model.cluster_se", model.cluster_se)) if c]
+    named += [("backends.stata.options.levels/crossed", c) for c in
+              [*(options.levels or []), *(options.crossed if isinstance(options.crossed, list)
+                                          else [])]]
+    for what, name in named:
+        problem = stata_name_problem(name)
+        if problem:
+            raise StataRenderError(f"{what} {problem}; Stata cannot take this name, so the model "
+                                   "is not estimable in Stata (rename the column, e.g. with a "
+                                   "derived variable)")
+
+
 def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
     """The Stata layout of ``spec`` (as ``spec.model_for('stata')``), using data when given."""
     model = spec.model_for("stata")
-    settings = spec.backends.get("stata")
-    options: dict[str, Any] = dict(settings.options) if settings else {}
+    settings = spec.backends.stata
+    options = settings.options if settings is not None else StataOptions()
     f = model.parsed
     if model.family == "multinomial":
         if f.has_random:
             raise StataRenderError(unsupported_reason(model) or "multinomial")
-    fixed_terms, noconstant, styles = render_fixed(f.fixed, dict(spec.columns),
-                                                   dict(model.reference_level))
+    stata_names(spec, model, options)
+    fixed = render_fixed(f, dict(spec.columns), dict(model.reference_level))
     link = model.resolved_link
     opts: list[str] = []
     equations: list[Equation] = []
     generated: list[tuple[str, list[str]]] = []
     note = ""
-    want = options.get("command")
-    if want in ("gllamm",):
+    want = options.command
+    if want == "gllamm":
         raise StataRenderError("gllamm is user-written (SSC); the harness does not drive it, so "
                                "this course fit has no Stata column")
-    known = {"command", "estimator", "covariance", "iterate", "vce", "psu", "levels", "crossed",
-             "mode", "timeout", "stata_home"}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise StataRenderError(f"backends.stata.options {unknown} are not understood by the "
-                               f"Stata backend (known: {sorted(known)})")
-    if want == "xtreg" and options.get("estimator") != "re":
-        raise StataRenderError(f"xtreg, {options.get('estimator')} has no canonical mapping in "
-                               "the harness (its coefficients are not the spec's terms)")
-    if want not in (None, "glm", "meglm", "xtreg", "xtlogit", "meqrlogit", "svy: regress"):
-        raise StataRenderError(f"backends.stata.options.command {want!r} is not supported")
+    if want == "xtreg" and options.estimator != "re":
+        raise StataRenderError("xtreg needs backends.stata.options.estimator: re (the only "
+                               "estimator whose coefficients are the spec's terms)")
     setup: list[str] = []
     panel = None
     if f.has_random:
@@ -506,18 +455,18 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
                     opts.append("intmethod(laplace)")
                 else:
                     opts += ["intmethod(mvaghermite)", f"intpoints({integ.points})"]
-        cov = options.get("covariance")
+        cov = options.covariance
         if cov:
             for e in equations:
                 if len(e.effects) > 1 and e.covariance != cov:
                     raise StataRenderError(
                         f"backends.stata.options.covariance is {cov!r} but the formula makes "
                         f"the {e.group} equation {e.covariance}; write the formula to match")
-        if options.get("vce"):
-            opts.append(f"vce({options['vce']})")
+        if options.vce:
+            opts.append(f"vce({options.vce})")
     else:
         if want == "svy: regress":
-            psu = options.get("psu") or model.cluster_se
+            psu = options.psu or model.cluster_se
             if not psu:
                 raise StataRenderError("svy: regress needs backends.stata.options.psu")
             setup.append(f"svyset {psu}")
@@ -541,9 +490,9 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
             command = _SINGLE[(model.family, link)]
         if model.cluster_se and command != "svy: regress":
             opts.append(f"vce(cluster {model.cluster_se})")
-        elif options.get("vce"):
-            opts.append(f"vce({options['vce']})")
-    iterate = options.get("iterate") or model.max_iterations
+        elif options.vce:
+            opts.append(f"vce({options.vce})")
+    iterate = options.iterate or model.max_iterations
     if iterate:
         opts.append(f"iterate({int(iterate)})")
     names: dict[str, list[str]] = {}
@@ -556,35 +505,52 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
     icc = bool(ri_only and not any(e.factor for e in equations) and not panel
                and model.family in ("gaussian", "binomial", "ordinal")
                and command in ("mixed", "melogit", "meprobit", "meologit", "meoprobit"))
-    return Layout(spec_id=spec.id, command=command, depvar=f.response, fixed_terms=fixed_terms,
-                  noconstant=noconstant, options=opts, equations=equations,
-                  fixed_styles=styles, group_names=names, correlated=correlated,
+    return Layout(spec_id=spec.id, command=command, depvar=f.response, fixed_terms=fixed.terms,
+                  noconstant=fixed.noconstant, options=opts, equations=equations,
+                  fixed_styles=fixed.styles, group_names=names, correlated=correlated,
                   family=model.family, link=link, method=model.method,
                   method_label=stata_estimator(command, opts, equations, setup).label(),
                   model=model_fingerprint(model),
                   generated_ids=generated, structure_note=note, icc=icc, setup=setup,
-                  panel=panel)
+                  panel=panel, generated=fixed.generated, transforms=fixed.lines)
 
 
 # ---- do-file text ------------------------------------------------------------------------------
 
-def _quote(text: str) -> str:
-    """A Stata compound-quoted string literal; refuses text Stata would macro-expand."""
-    if "`" in text or "$" in text or "\"'" in text or "\n" in text:
-        raise StataRenderError(f"cannot write {text[:60]!r} into a do-file safely "
-                               "(backquote, dollar sign or newline)")
-    return f"`\"{text}\"'"
+DATA_MACRO = "$MLMH_DATA/"
+"""Suite do-files load their datasets from this global, set once at the top of the file."""
+
+
+def _quote(text: str, compound: bool = True) -> str:
+    """A Stata string literal of ``text`` (StataRenderError when Stata cannot take it)."""
+    try:
+        return stata_string(text, compound)
+    except StataTextError as e:
+        raise StataRenderError(str(e)) from None
+
+
+def stata_path(data_ref: str) -> str:
+    """The data file as a Stata string; ``$MLMH_DATA/`` (written by the harness) expands."""
+    prefix = DATA_MACRO if data_ref.startswith(DATA_MACRO) else ""
+    return f'"{prefix}' + _quote(data_ref[len(prefix):], compound=False)[1:]
+
+
+def _json(value: Any) -> str:
+    """JSON for a do-file string: the macro characters ` and $ as JSON escapes."""
+    return json.dumps(value, separators=(",", ":")).replace("`", "\\u0060").replace(
+        "$", "\\u0024")
 
 
 def data_lines(spec: Spec, data_ref: str, layout: Layout) -> list[str]:
     """Loading the data, replication, derived variables and the subset, as Stata commands."""
     lines = []
+    path = stata_path(data_ref)
     if data_ref.lower().endswith(".csv"):
-        lines.append(f'import delimited using "{data_ref}", clear case(preserve)')
+        lines.append(f"import delimited using {path}, clear case(preserve)")
     elif data_ref.lower().endswith((".sav", ".zsav")):
-        lines.append(f'import spss using "{data_ref}", clear  // Stata 16+')
+        lines.append(f"import spss using {path}, clear  // Stata 16+")
     else:
-        lines.append(f'use "{data_ref}", clear')
+        lines.append(f"use {path}, clear")
     if spec.replicate:
         rep = spec.replicate
         lines += ["* stacked copies of the data (spec 'replicate')",
@@ -600,12 +566,16 @@ def data_lines(spec: Spec, data_ref: str, layout: Layout) -> list[str]:
         lines.append("* derived variables (spec 'derive')")
         lines += derived
     if spec.subset:
-        lines.append(f"* subset (spec 'subset': {spec.subset}); missing counts as false")
+        lines.append(stata_comment(f"subset (spec 'subset': {spec.subset}); missing counts as "
+                                   "false"))
         keep = stata_code([Derived(name="mlmh_keep", expr=spec.subset)])
         lines += keep + ["keep if mlmh_keep != 0 & !missing(mlmh_keep)", "drop mlmh_keep"]
     for idvar, factors in layout.generated_ids:
         lines.append(f"egen long {idvar} = group({' '.join(factors)})  "
-                     f"// one id per {':'.join(factors)} combination")
+                     + inline_comment(f"one id per {':'.join(factors)} combination"))
+    if layout.transforms:
+        lines.append("* fixed-effect variables the formula computes (R's names in the results)")
+        lines += layout.transforms
     lines += layout.setup
     return lines
 
@@ -613,7 +583,7 @@ def data_lines(spec: Spec, data_ref: str, layout: Layout) -> list[str]:
 def estimation_lines(layout: Layout) -> list[str]:
     lines = []
     if layout.structure_note:
-        lines.append(f"* random-part structure: {layout.structure_note}")
+        lines.append(stata_comment(f"random-part structure: {layout.structure_note}"))
     lines.append(layout.command_line())
     return lines
 
@@ -638,7 +608,7 @@ def export_lines(layout: Layout, spec_id: str, data_sha256: str | None) -> list[
     L: list[str] = []
     w = L.append
     w(_w('"model"', "_tab", _quote(spec_id)))
-    w(_w('"layout"', "_tab", _quote(json.dumps(layout.to_dict(), separators=(",", ":")))))
+    w(_w('"layout"', "_tab", _quote(_json(layout.to_dict()))))
     w(_w('"meta"', "_tab", '"data_sha256"', "_tab", _quote(data_sha256 or "")))
     w(_w('"meta"', "_tab", '"stata_version"', "_tab", '"`c(stata_version)\'"'))
     w('local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))')
@@ -705,26 +675,27 @@ def export_lines(layout: Layout, spec_id: str, data_sha256: str | None) -> list[
 
 
 def _header(title: str) -> list[str]:
-    return [f"* {title}",
-            "* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`",
-            "* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).",
+    return [stata_comment(title),
+            "* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: the line",
+            "* version 15 below pins the e(b) names the harness reads (me* variance stripes "
+            "/:var(_cons[g])).",
             f"version {STATA_MIN_VERSION}",
             "set more off"]
 
 
 def _open(results_path: str) -> list[str]:
-    return [f"* mlmh-results: {results_path}",
+    return [stata_comment(f"mlmh-results: {results_path}"),
             f"capture file close {HANDLE}",
-            f'file open {HANDLE} using "{results_path}", write text replace',
+            f"file open {HANDLE} using {_quote(results_path, False)}, write text replace",
             _w(f'"{RESULTS_FORMAT}"', "_tab", f'"{RESULTS_VERSION}"')]
 
 
 def _model_block(spec: Spec, layout: Layout, data_ref: str, data_sha256: str | None
                  ) -> list[str]:
-    L = [f"* ==== {spec.id}: {spec.title} ====", *data_lines(spec, data_ref, layout),
+    L = [stata_comment(f"==== {spec.id}: {spec.title} ===="), *data_lines(spec, data_ref, layout),
          "quietly datasignature", 'local mlmh_sig "`r(datasignature)\'"']
     if layout.structure_note:
-        L.append(f"* random-part structure: {layout.structure_note}")
+        L.append(stata_comment(f"random-part structure: {layout.structure_note}"))
     L += [f"capture noisily {layout.command_line()}", "local mlmh_rc = _rc"]
     L += export_lines(layout, spec.id, data_sha256)
     return L
@@ -741,7 +712,7 @@ def model_do(spec: Spec, layout: Layout, data_ref: str, results_path: str,
 
 def show_do(spec: Spec, layout: Layout, data_ref: str) -> str:
     """The readable form for ``mlm-harness show``: the analysis without the export plumbing."""
-    lines = [f"* {spec.id}: {spec.title}", f"version {STATA_MIN_VERSION}",
+    lines = [stata_comment(f"{spec.id}: {spec.title}"), f"version {STATA_MIN_VERSION}",
              *data_lines(spec, data_ref, layout), *estimation_lines(layout),
              *postestimation_lines(layout)]
     return "\n".join(lines)
@@ -757,11 +728,12 @@ def suite_do(items: Sequence[tuple[Spec, Layout, str, str | None]], results_path
     """
     lines = _header(f"mlm-harness suite export: {len(items)} model(s)")
     lines += ["* Where the datasets are: edit this line on the machine that runs Stata.",
-              f'global MLMH_DATA "{data_dir_hint}"'] + _open(results_path)
+              f"global MLMH_DATA {_quote(data_dir_hint, False)}"] + _open(results_path)
     for spec, layout, ref, sha in items:
         lines += [""] + _model_block(spec, layout, ref, sha)
     lines += ["", f"file close {HANDLE}",
-              f'display as text "mlm-harness: results written to {results_path}"', ""]
+              "display as text "
+              + _quote(f"mlm-harness: results written to {results_path}", False), ""]
     return "\n".join(lines)
 
 

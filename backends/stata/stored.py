@@ -24,11 +24,12 @@ from typing import Any
 import pandas as pd
 
 from backends.stata.mapping import record_to_result
-from backends.stata.render import (StataRenderError, data_reference, model_fingerprint, plan,
-                                   suite_do)
+from backends.stata.render import (DATA_MACRO, StataRenderError, data_reference,
+                                   model_fingerprint, plan, stata_path, suite_do)
 from backends.stata.results_file import read_results
 from harness.results import FitResult
 from harness.spec import Spec
+from harness.statasyntax import stata_comment
 
 def stored_dir() -> Path:
     """Where stored results live: ``$MLMH_STATA_STORED``, else
@@ -148,14 +149,19 @@ def export_do(specs: Iterable[Spec], results_file: str = "mlmh_stata_results.txt
             continue
         if path is not None and folder_here is None:
             folder_here = str(path.parent)
-        file_name = Path(data_reference(spec, path)).name
-        items.append((spec, layout, f"$MLMH_DATA/{file_name}", sha))
+        ref = DATA_MACRO + Path(data_reference(spec, path)).name
+        try:
+            stata_path(ref)
+        except StataRenderError as e:
+            skipped.append(f"{spec.id}: the data file name cannot be written: {e}")
+            continue
+        items.append((spec, layout, ref, sha))
     if not items:
         raise StataRenderError("no spec can be exported to Stata: " + "; ".join(skipped))
     text = suite_do(items, results_file, stata_data_dir or folder_here or "")
     if skipped:
         text = "\n".join(["* Not exported (Stata cannot fit these, or the spec says skip):",
-                          *[f"*   {s}" for s in skipped], text])
+                          *[stata_comment(f"  {s}") for s in skipped], text])
     return text
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -10,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from backends.lme4 import backend as backend_module
-from backends.lme4 import client
+from backends.lme4 import client, translate
 
 from .helpers import make_spec, pmap
 
@@ -19,8 +21,25 @@ pytestmark = pytest.mark.needs_r
 MODEL = {"formula": "gcse ~ lrt + (1 | school)", "method": "ML"}
 
 
-def with_control(control: str, **options) -> dict:
-    return {"backends": {"lme4": {"options": {"control": control, **options}}}}
+@contextlib.contextmanager
+def faulty_call(control: str):
+    """Fits inside run the harness's own call with ``control = <control>`` appended.
+
+    R-side faults (an R error, quit(), a crash, a hang) used to be provoked through the spec's
+    free ``control`` option; no spec text reaches R as code any more, so the test stands in
+    for a faulty plan instead.
+    """
+    real = translate.plan
+
+    def plan(spec, model):
+        p = real(spec, model)
+        return dataclasses.replace(p, call=p.call[:-1] + f", control = {control})")
+
+    translate.plan = plan
+    try:
+        yield
+    finally:
+        translate.plan = real
 
 
 def assert_next_fit_works(fit) -> None:
@@ -78,13 +97,15 @@ def test_r_error_comes_back_as_error_result(fit):
     assert "number of levels of each grouping factor must be < number of observations" \
         in r.message
     assert r.provenance.call and r.provenance.script  # what was run, to reproduce it
-    bad = fit("gcse", MODEL, **with_control("lmerControl(optimizer = 'nosuch')"))
+    with faulty_call("lmerControl(optimizer = 'nosuch')"):
+        bad = fit("gcse", MODEL)
     assert bad.status == "error" and "couldn't find optimizer function nosuch" in bad.message
     assert_next_fit_works(fit)
 
 
 def test_worker_quits(fit):
-    r = fit("gcse", MODEL, **with_control("quit(save = 'no', status = 1)"))
+    with faulty_call("quit(save = 'no', status = 1)"):
+        r = fit("gcse", MODEL)
     assert r.status == "error"
     assert r.message.startswith("the R worker process exited with status 1")
     assert_next_fit_works(fit)
@@ -92,8 +113,9 @@ def test_worker_quits(fit):
 
 @pytest.mark.parametrize("sig, name", [(signal.SIGSEGV, "SIGSEGV"), (signal.SIGKILL, "SIGKILL")])
 def test_worker_crash_during_fit(fit, sig, name):
-    r = fit("gcse", MODEL, **with_control(
-        f"{{tools::pskill(Sys.getpid(), {int(sig)}L); Sys.sleep(30); lmerControl()}}"))
+    with faulty_call(f"{{tools::pskill(Sys.getpid(), {int(sig)}L); Sys.sleep(30); "
+                     "lmerControl()}"):
+        r = fit("gcse", MODEL)
     assert r.status == "error"
     assert f"killed by signal {name}" in r.message
     assert_next_fit_works(fit)
@@ -110,7 +132,8 @@ def test_idle_worker_killed_is_replaced(fit, lme4):
 
 
 def test_timeout_kills_the_worker(fit):
-    r = fit("gcse", MODEL, **with_control("{Sys.sleep(60); lmerControl()}", timeout=1.5))
+    with faulty_call("{Sys.sleep(60); lmerControl()}"):
+        r = fit("gcse", MODEL, backends={"lme4": {"options": {"timeout": 1.5}}})
     assert r.status == "error"
     assert r.message == "R did not finish within 1.5 s"
     assert_next_fit_works(fit)

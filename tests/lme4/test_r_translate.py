@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from backends.lme4 import backend as lme4_backend_module
 from backends.lme4 import rscript, translate
 from backends.lme4.backend import Lme4Backend, column_payload
+from harness.spec import SpecError
 
 from .helpers import GCSE_HI, POP3, make_spec
 
@@ -94,15 +97,41 @@ def test_control_and_optimizer_settings():
                             "max_iterations": 5000})
     assert opt.call.endswith('control = lmerControl(optimizer = "bobyqa", '
                              'optCtrl = list(maxfun = 5000)))')
-    ctl = plan_for("gcse", {**RI, "method": "ML"},
-                   backends={"lme4": {"options": {"control": "lmerControl(optimizer = 'bobyqa')",
-                                                  "colour": "blue"}}})
-    assert ctl.call.endswith("control = lmerControl(optimizer = 'bobyqa'))")
-    assert any("'colour'" in n for n in ctl.notes)
+    typed = plan_for("gcse", {**RI, "method": "ML"},
+                     backends={"lme4": {"options": {"optimizer": "nmkbw", "max_iterations": 99,
+                                                    "calc_derivs": False, "timeout": 60}}})
+    assert typed.call.endswith('control = lmerControl(optimizer = "nmkbw", '
+                               'optCtrl = list(maxfeval = 99), calc.derivs = FALSE))')
     over = make_spec("gcse", {**RI, "method": "ML"},
                      backends={"lme4": {"method": "REML", "optimizer": "Nelder_Mead"}})
     p = translate.plan(over, over.model_for("lme4"))
     assert 'REML = TRUE, control = lmerControl(optimizer = "Nelder_Mead")' in p.call
+    clmm = plan_for("popular2", {"formula": "pop3 ~ sex + (1 | class)", "family": "ordinal",
+                                 "method": "ML", "integration": {"method": "laplace"}},
+                    derive=POP3, backends={"lme4": {"options": {"optimizer": "ucminf"}}})
+    assert clmm.call.endswith('control = ordinal::clmm.control(method = "ucminf"))')
+    glm = plan_for("gcse", {"formula": "gcse ~ lrt", "method": "ML", "max_iterations": 50})
+    assert glm.call.endswith("control = glm.control(maxit = 50))")
+
+
+@pytest.mark.parametrize("backends, model, fragment", [
+    # free R code is gone: control strings and unknown keys are spec errors naming the key
+    ({"lme4": {"options": {"control": "lmerControl(optimizer = 'bobyqa')"}}}, {},
+     "unknown key 'backends.lme4.options.control' (known keys here: optimizer, "
+     "max_iterations, calc_derivs, timeout"),
+    ({"lme4": {"options": {"optimizer": 'bobyqa"); system("touch x'}}}, {},
+     "backends.lme4.options.optimizer"),
+    ({}, {"optimizer": 'bobyqa"); system("x'}, "model.optimizer"),
+    # an optimizer of the wrong R function
+    ({"lme4": {"options": {"optimizer": "ucminf"}}}, {},
+     "lme4 fits this model with lmer, whose optimizers are: nloptwrap, bobyqa"),
+    ({}, {"optimizer": "nlminb"}, "model.optimizer 'nlminb' does not apply"),
+    ({"lme4": {"options": {"calc_derivs": True}}},
+     {"formula": "gcse ~ lrt", "method": "OLS"}, "calc_derivs applies to lmer/glmer only"),
+])
+def test_lme4_options_are_typed_and_checked_at_load(backends, model, fragment):
+    with pytest.raises(SpecError, match=re.escape(fragment)):
+        make_spec("gcse", {**RI, "method": "ML", **model}, backends=backends)
 
 
 def test_unsupported_reasons():
@@ -135,8 +164,8 @@ def test_render_script_with_placeholder_derive_subset_and_factors(monkeypatch, t
     text = Lme4Backend().render(spec)
     assert 'd <- foreign::read.dta("<path to gcse.dta>", convert.factors = FALSE)' in text
     assert "suppressPackageStartupMessages(library(lme4))" in text
-    assert "d$hi_gcse <- with(d, as.numeric(gcse >= 10))" in text
-    assert "d$.keep <- with(d, as.numeric(girl == 1))" in text
+    assert "d$hi_gcse <- as.numeric(d$gcse >= 10)" in text
+    assert "d$.keep <- as.numeric(d$girl == 1)" in text
     assert "d <- d[!is.na(d$.keep) & d$.keep != 0, , drop = FALSE]" in text
     assert "d$schgend <- factor(d$schgend" in text
     assert text.rstrip().endswith("print(summary(fit))")
@@ -145,7 +174,7 @@ def test_render_script_with_placeholder_derive_subset_and_factors(monkeypatch, t
     assert rscript.read_line("/x/y.sav") == ('d <- foreign::read.spss("/x/y.sav", '
                                              'to.data.frame = TRUE, use.value.labels = FALSE, '
                                              'use.missings = FALSE)')
-    assert rscript.read_line("/x/y.csv") == 'd <- read.csv("/x/y.csv")'
+    assert rscript.read_line("/x/y.csv") == 'd <- read.csv("/x/y.csv", check.names = FALSE)'
     multi = make_spec("gcse", {"formula": "vrband ~ lrt", "family": "multinomial",
                                "method": "ML"})
     assert "no multinomial family" in Lme4Backend().render(multi)

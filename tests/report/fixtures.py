@@ -95,7 +95,8 @@ def evidence(sp, results: dict) -> Evidence:
     mid = model_id(sp, None)
     ok = {n: r for n, r in results.items() if r.status == "ok"}
     points = {Source.backend(n): Point(Source.backend(n), mid, r.estimator.label(),
-                                       r.statistics.loglik, r.statistics.loglik)
+                                       {"exact": r.statistics.loglik}, "exact",
+                                       r.statistics.loglik)
               for n, r in ok.items()}
     best = max((r.statistics.loglik, n) for n, r in ok.items())
     label = next(iter(ok.values())).estimator.label()
@@ -111,8 +112,8 @@ def evidence(sp, results: dict) -> Evidence:
                     "ran_pars", "school", "var__(Intercept)", 0.97802, None)
         mv.set_estimator(Estimator("ML", "mvaghq", 7))
         bridges = {(mid, "MVAGHQ(7)"): mv, (mid, "Laplace"): copy.deepcopy(results["lme4"])}
-    return Evidence(points=points, bridges=bridges, curvature={(mid, label): ses},
-                    best={(mid, label): best})
+    return Evidence(points=points, bridges=bridges, best={(mid, label, "exact"): best},
+                    curvature_provider=lambda m, e: ses if (m, e) == (mid, label) else {})
 
 
 def suite() -> SuiteRun:

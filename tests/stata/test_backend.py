@@ -14,6 +14,7 @@ import pytest
 from backends.base import FitJob, get_backend
 from backends.stata import backend as stata_backend
 from backends.stata import execution
+from harness.options import StataOptions
 from backends.stata.results_file import write_results
 from backends.stata.stored import save_stored
 from harness.runner import PreparedData, fit_one
@@ -154,7 +155,7 @@ def test_licence_failure_during_a_fit_is_not_an_empty_success(env: Path) -> None
     try:
         job = FitJob(spec=RS, model=RS.model, data=prepared(env).frame, data_path=env / "gcse.dta",
                      data_sha256="ab" * 32)
-        r = stata_backend.StataBackend()._fit_now(job, inst, {})
+        r = stata_backend.StataBackend()._fit_now(job, inst, StataOptions())
     finally:
         del os.environ["FAKE_STATA_MODE"]
     assert r.status == "error" and "licence" in r.message and "r(9)" in r.message
@@ -167,7 +168,7 @@ def test_batch_stata_error_reports_the_return_code(env: Path) -> None:
     os.environ["FAKE_STATA_MODE"] = "stataerror"
     try:
         job = FitJob(spec=RS, model=RS.model, data=prepared(env).frame, data_path=env / "gcse.dta")
-        r = stata_backend.StataBackend()._fit_now(job, inst, {})
+        r = stata_backend.StataBackend()._fit_now(job, inst, StataOptions())
     finally:
         del os.environ["FAKE_STATA_MODE"]
     assert r.status == "error" and "r(111)" in r.message and "variable gcse not found" in r.message

@@ -18,7 +18,9 @@ import pytest
 
 from backends.stata.render import (Layout, StataRenderError, model_do, plan, render_fixed,
                                    show_do, unsupported_reason)
-from harness.spec import Spec, parse_spec
+from backends.stata.mapping import fixed_name
+from harness.formula import parse_formula
+from harness.spec import Spec, SpecError, parse_spec
 from tests.stata.specs import specs
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -150,17 +152,42 @@ def test_slash_nesting_and_interaction_groups() -> None:
     assert lay.generated_ids == [("mlmh_id1", ["a", "b"])]
 
 
+def _fixed(formula: str, columns: dict | None = None, reference: dict | None = None):
+    return render_fixed(parse_formula(f"y ~ {formula}"), columns or {}, reference or {})
+
+
 def test_fixed_part_factors_and_interactions() -> None:
-    terms, nocons, styles = render_fixed("lrt + factor(schgend) + girl:lrt + a*b + hospsize",
-                                         {"hospsize": "factor"}, {"schgend": 2})
-    assert terms == ["lrt", "ib2.schgend", "c.girl#c.lrt", "c.a##c.b", "i.hospsize"]
-    assert styles == {"schgend": "factor", "hospsize": "bare"}
-    assert not nocons
-    assert render_fixed("0 + x", {}, {})[1]
-    with pytest.raises(StataRenderError, match="derive it"):
-        render_fixed("I(x^2)", {}, {})
+    fx = _fixed("lrt + factor(schgend) + girl:lrt + a*b + hospsize", {"hospsize": "factor"},
+                {"schgend": 2})
+    # R's term order (main effects, then interactions), variables in R's order within a term
+    assert fx.terms == ["lrt", "ib2.schgend", "a", "b", "i.hospsize", "c.lrt#c.girl",
+                        "c.a#c.b"]
+    assert fx.styles == {"schgend": "factor", "hospsize": "bare"}
+    assert not fx.noconstant and fx.generated == {} and fx.lines == []
+    nocons = _fixed("0 + x")
+    assert nocons.noconstant and nocons.terms == ["x"]
+    # where R codes a factor by indicators for every level, Stata must not drop a base level
+    statsby = _fixed("0 + factor(school) + factor(school):lrt")
+    assert statsby.terms == ["ibn.school", "ibn.school#c.lrt"]
+    assert _fixed("x + factor(g):x").terms == ["x", "c.x#i.g"]  # R: x:factor(g)2
     with pytest.raises(StataRenderError, match="non-negative integers"):
-        render_fixed("factor(g)", {}, {"g": "boys"})
+        _fixed("factor(g)", {}, {"g": "boys"})
+
+
+def test_transforms_become_generated_variables_named_as_r_names_them() -> None:
+    fx = _fixed("I(age^2) + log(x + 1) + scale(z) + poly(w, 2) + I(age^2):z")
+    assert fx.terms == ["mlmh_x1", "mlmh_x2", "mlmh_x3", "mlmh_x4_1", "mlmh_x4_2",
+                        "c.mlmh_x1#c.z"]
+    assert fx.generated == {"mlmh_x1": "I(age^2)", "mlmh_x2": "log(x + 1)",
+                            "mlmh_x3": "scale(z)", "mlmh_x4_1": "poly(w, 2)1",
+                            "mlmh_x4_2": "poly(w, 2)2"}
+    assert fx.lines[:2] == ["generate double mlmh_x1 = (age ^ 2)",
+                            "generate double mlmh_x2 = ln((x + 1))"]
+    assert "replace mlmh_x3 = (mlmh_x3 - r(mean)) / r(sd)" in fx.lines
+    assert fixed_name("c.mlmh_x1#c.z", fx.styles, fx.generated) == "I(age^2):z"
+    assert fixed_name("mlmh_x4_2", fx.styles, fx.generated) == "poly(w, 2)2"
+    raw = _fixed("poly(w, 2, raw = TRUE)")
+    assert raw.lines == ["generate double mlmh_x1_1 = w^1", "generate double mlmh_x1_2 = w^2"]
 
 
 def test_subset_replicate_and_single_level_ml() -> None:
@@ -223,13 +250,18 @@ def test_spec_options_used_by_the_course_specs() -> None:
                              method="OLS", cluster_se="school"))
     assert svy.setup == ["svyset school"] and svy.command_line() == "svy: regress gcse lrt"
     with pytest.raises(StataRenderError, match="gllamm is user-written"):
-        plan(_with_options(ri, {"command": "gllamm", "nip": 8}, family="binomial",
+        plan(_with_options(ri, {"command": "gllamm"}, family="binomial",
                            integration={"method": "aghq", "points": 8}))
-    with pytest.raises(StataRenderError, match="xtreg, fe"):
-        plan(_with_options("gcse ~ lrt + girl", {"command": "xtreg", "estimator": "fe"},
-                           method="OLS"))
-    with pytest.raises(StataRenderError, match="not understood"):
-        plan(_with_options("gcse ~ lrt", {"colour": "red"}, method="OLS"))
+    # typed options: unknown keys and values are spec errors when the spec loads
+    with pytest.raises(SpecError, match="backends.stata.options.estimator"):
+        _with_options("gcse ~ lrt + girl", {"command": "xtreg", "estimator": "fe"},
+                      method="OLS")
+    with pytest.raises(SpecError, match=r"unknown key 'backends.stata.options.colour' \(known "
+                                        r"keys here: command, estimator"):
+        _with_options("gcse ~ lrt", {"colour": "red"}, method="OLS")
+    with pytest.raises(SpecError, match="backends.stata.options.nip"):
+        _with_options(ri, {"command": "gllamm", "nip": 8}, family="binomial",
+                      integration={"method": "aghq", "points": 8})
     with pytest.raises(StataRenderError, match="formula makes"):
         plan(_with_options("gcse ~ lrt + (1 | school) + (0 + lrt | school)",
                            {"covariance": "unstructured"}))

@@ -1,7 +1,7 @@
 """The harness side of native GLMMs: spec -> :func:`.fit.fit_glmm` -> canonical FitResult.
 
 Called by :class:`backends.native.backend.NativeBackend` for non-gaussian families. Spec knobs
-(``backends: {native: {options: ...}}``):
+(``backends: {native: {options: ...}}``, typed in :class:`harness.options.NativeOptions`):
 
 * ``adaptation: mean-variance`` — Stata's MVAGHQ for a scalar random effect too (default for
   scalar effects is lme4's mode/curvature AGHQ, "AGHQ(n)"; vector effects always use MVAGHQ);
@@ -23,10 +23,7 @@ from harness.spec import Model
 from .fit import fit_glmm
 from .result import to_fit_result
 
-_OPTIONS = {"adaptation", "trials", "offset", "laplace", "intercept_last"}
-
-
-def glmm_unsupported_reason(model: Model, options: dict[str, Any] | None = None) -> str | None:
+def glmm_unsupported_reason(model: Model) -> str | None:
     """None when the native GLMM code can fit ``model``; otherwise why not."""
     f = model.parsed
     if model.family not in ("binomial", "poisson", "ordinal"):
@@ -36,9 +33,6 @@ def glmm_unsupported_reason(model: Model, options: dict[str, Any] | None = None)
     if len(f.grouping_factors) != 1:
         return ("native GLMMs support one grouping factor (any number of random-effect terms "
                 f"on it); this model has {len(f.grouping_factors)}")
-    unknown = set(options or {}) - _OPTIONS
-    if unknown:
-        return f"unknown native GLMM option(s) {sorted(unknown)} (known: {sorted(_OPTIONS)})"
     return None
 
 
@@ -50,6 +44,8 @@ def python_call(model: Model, factors: list[str], options: dict[str, Any]) -> st
         args += ["integration='aghq'", f"points={integ.points}"]
     if factors:
         args.append(f"factors={factors!r}")
+    if model.reference_level:
+        args.append(f"reference={dict(model.reference_level)!r}")
     args += [f"{k}={v!r}" for k, v in sorted(options.items())]
     return "fit_glmm(" + ", ".join(args) + ")"
 
@@ -75,4 +71,5 @@ def _fit(job: FitJob, factors: list[str], options: dict[str, Any]):
                    adaptation=options.get("adaptation"), trials=options.get("trials"),
                    offset=options.get("offset"), factors=factors,
                    intercept_last=bool(options.get("intercept_last", True)),
-                   laplace=options.get("laplace", "glmer"))
+                   laplace=options.get("laplace", "glmer"),
+                   reference=dict(model.reference_level) or None)

@@ -119,7 +119,8 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
              points: int = 1, adaptation: Adaptation | None = None, trials: str | None = None,
              offset: str | None = None, factors: tuple[str, ...] | list[str] = (),
              intercept_last: bool = True,
-             laplace: Literal["glmer", "exact"] = "glmer", compress: bool = True) -> GlmmFit:
+             laplace: Literal["glmer", "exact"] = "glmer", compress: bool = True,
+             reference: dict[str, object] | None = None) -> GlmmFit:
     """Fit a GLMM with one grouping factor (any number of random-effect terms on it).
 
     ``laplace="glmer"`` (binomial/Poisson) evaluates the Laplace and lme4-style AGHQ deviances
@@ -135,7 +136,7 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
     t0 = time.perf_counter()
     link = link or {"binomial": "logit", "poisson": "log", "ordinal": "logit"}[family]
     design, prob, x_names, thr = build_problem(formula, data, family, link, trials, offset,
-                                               factors, compress=compress)
+                                               factors, compress=compress, reference=reference)
     layout = prob.layout
     nt, p, na = layout.size, len(x_names), len(thr)
     lower = np.concatenate([layout.lower_bounds(), np.full(p + na, -np.inf)])

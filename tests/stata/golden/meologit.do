@@ -1,6 +1,6 @@
 * mlm-harness: lab1.stata1.4.cen_ologit_ri
-* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`
-* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
+* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: the line
+* version 15 below pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
 version 15
 set more off
 * mlmh-results: @RESULTS@
@@ -19,17 +19,17 @@ generate double c_age2 = ((c_age ^ 2) - 1600)
 generate double age_fem = (c_age * female)
 generate double poor_health = cond(!missing(health1), (health1 >= 4), .)
 generate double tory_points = . if !missing(numhrs)
-replace tory_points = 0.0 if numhrs == -9.0
-replace tory_points = 0.0 if numhrs == 1.0
-replace tory_points = 1.0 if numhrs == 2.0
-replace tory_points = 2.0 if numhrs == 3.0
-replace tory_points = 3.0 if numhrs == 4.0
+replace tory_points = 0 if numhrs == -9
+replace tory_points = 0 if numhrs == 1
+replace tory_points = 1 if numhrs == 2
+replace tory_points = 2 if numhrs == 3
+replace tory_points = 3 if numhrs == 4
 quietly datasignature
 local mlmh_sig "`r(datasignature)'"
 capture noisily meologit health1 agegpt || occ_ind_gp:, intmethod(mvaghermite) intpoints(7)
 local mlmh_rc = _rc
 file write mlmh_fh "model" _tab `"lab1.stata1.4.cen_ologit_ri"' _n
-file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.4.cen_ologit_ri","command":"meologit","depvar":"health1","fixed_terms":["agegpt"],"noconstant":false,"options":["intmethod(mvaghermite)","intpoints(7)"],"equations":[{"level":"occ_ind_gp","group":"occ_ind_gp","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":null,"path":["occ_ind_gp"],"label_vars":["occ_ind_gp"],"factor":null}],"fixed_styles":{},"group_names":{"occ_ind_gp":["(Intercept)"]},"correlated":[],"family":"ordinal","link":"logit","method":"ML","method_label":"MVAGHQ(7)","model":{"formula":"health1 ~ agegpt + (1 | occ_ind_gp)","family":"ordinal","link":"logit","method":"ML","integration":"AGHQ(7)","cluster_se":null},"generated_ids":[],"structure_note":"","icc":true,"setup":[],"panel":null}"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.4.cen_ologit_ri","command":"meologit","depvar":"health1","fixed_terms":["agegpt"],"noconstant":false,"options":["intmethod(mvaghermite)","intpoints(7)"],"equations":[{"level":"occ_ind_gp","group":"occ_ind_gp","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":null,"path":["occ_ind_gp"],"label_vars":["occ_ind_gp"],"factor":null}],"fixed_styles":{},"group_names":{"occ_ind_gp":["(Intercept)"]},"correlated":[],"family":"ordinal","link":"logit","method":"ML","method_label":"MVAGHQ(7)","model":{"formula":"health1 ~ agegpt + (1 | occ_ind_gp)","family":"ordinal","link":"logit","method":"ML","integration":"AGHQ(7)","cluster_se":null},"generated_ids":[],"structure_note":"","icc":true,"setup":[],"panel":null,"generated":{},"transforms":[]}"' _n
 file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
 file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
 local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))

@@ -1,6 +1,6 @@
 * mlm-harness: lab1.stata1.5.l3_c
-* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`
-* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
+* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: the line
+* version 15 below pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
 version 15
 set more off
 * mlmh-results: @RESULTS@
@@ -15,7 +15,7 @@ local mlmh_sig "`r(datasignature)'"
 capture noisily mixed stress expcon age gender experien wardtype hospsize || hospital: expcon, cov(independent) || wardid:, mle
 local mlmh_rc = _rc
 file write mlmh_fh "model" _tab `"lab1.stata1.5.l3_c"' _n
-file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.5.l3_c","command":"mixed","depvar":"stress","fixed_terms":["expcon","age","gender","experien","wardtype","hospsize"],"noconstant":false,"options":["mle"],"equations":[{"level":"hospital","group":"hospital","effects":["expcon","(Intercept)"],"stata_effects":["expcon","_cons"],"covariance":"independent","path":["hospital"],"label_vars":["hospital"],"factor":null},{"level":"wardid","group":"wardid","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":null,"path":["hospital","wardid"],"label_vars":["wardid"],"factor":null}],"fixed_styles":{},"group_names":{"hospital":["(Intercept)","expcon"],"wardid":["(Intercept)"]},"correlated":[],"family":"gaussian","link":"identity","method":"ML","method_label":"ML","model":{"formula":"stress ~ age + expcon + experien + gender + hospsize + wardtype + (0 + expcon | hospital) + (1 | hospital) + (1 | wardid)","family":"gaussian","link":"identity","method":"ML","integration":"ML","cluster_se":null},"generated_ids":[],"structure_note":"structure from the data's group counts (nested: hospital > wardid)","icc":false,"setup":[],"panel":null}"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.5.l3_c","command":"mixed","depvar":"stress","fixed_terms":["expcon","age","gender","experien","wardtype","hospsize"],"noconstant":false,"options":["mle"],"equations":[{"level":"hospital","group":"hospital","effects":["expcon","(Intercept)"],"stata_effects":["expcon","_cons"],"covariance":"independent","path":["hospital"],"label_vars":["hospital"],"factor":null},{"level":"wardid","group":"wardid","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":null,"path":["hospital","wardid"],"label_vars":["wardid"],"factor":null}],"fixed_styles":{},"group_names":{"hospital":["(Intercept)","expcon"],"wardid":["(Intercept)"]},"correlated":[],"family":"gaussian","link":"identity","method":"ML","method_label":"ML","model":{"formula":"stress ~ age + expcon + experien + gender + hospsize + wardtype + (0 + expcon | hospital) + (1 | hospital) + (1 | wardid)","family":"gaussian","link":"identity","method":"ML","integration":"ML","cluster_se":null},"generated_ids":[],"structure_note":"structure from the data's group counts (nested: hospital > wardid)","icc":false,"setup":[],"panel":null,"generated":{},"transforms":[]}"' _n
 file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
 file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
 local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))

@@ -1,6 +1,6 @@
 * mlm-harness: lab1.stata1.5.cross
-* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`
-* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
+* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: the line
+* version 15 below pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
 version 15
 set more off
 * mlmh-results: @RESULTS@
@@ -19,18 +19,18 @@ generate double c_age2 = ((c_age ^ 2) - 1600)
 generate double age_fem = (c_age * female)
 generate double poor_health = cond(!missing(health1), (health1 >= 4), .)
 generate double tory_points = . if !missing(numhrs)
-replace tory_points = 0.0 if numhrs == -9.0
-replace tory_points = 0.0 if numhrs == 1.0
-replace tory_points = 1.0 if numhrs == 2.0
-replace tory_points = 2.0 if numhrs == 3.0
-replace tory_points = 3.0 if numhrs == 4.0
+replace tory_points = 0 if numhrs == -9
+replace tory_points = 0 if numhrs == 1
+replace tory_points = 1 if numhrs == 2
+replace tory_points = 2 if numhrs == 3
+replace tory_points = 3 if numhrs == 4
 quietly datasignature
 local mlmh_sig "`r(datasignature)'"
 * random-part structure: structure from the data's group counts (crossed: rel_eth_gp as _all: R. term(s))
 capture noisily mixed health1 c_age c_age2 || _all: R.rel_eth_gp || occ_ind_gp:, mle
 local mlmh_rc = _rc
 file write mlmh_fh "model" _tab `"lab1.stata1.5.cross"' _n
-file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.5.cross","command":"mixed","depvar":"health1","fixed_terms":["c_age","c_age2"],"noconstant":false,"options":["mle"],"equations":[{"level":"_all","group":"rel_eth_gp","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":"identity","path":["rel_eth_gp"],"label_vars":["rel_eth_gp"],"factor":"rel_eth_gp"},{"level":"occ_ind_gp","group":"occ_ind_gp","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":null,"path":["occ_ind_gp"],"label_vars":["occ_ind_gp"],"factor":null}],"fixed_styles":{},"group_names":{"rel_eth_gp":["(Intercept)"],"occ_ind_gp":["(Intercept)"]},"correlated":[],"family":"gaussian","link":"identity","method":"ML","method_label":"ML","model":{"formula":"health1 ~ c_age + c_age2 + (1 | occ_ind_gp) + (1 | rel_eth_gp)","family":"gaussian","link":"identity","method":"ML","integration":"ML","cluster_se":null},"generated_ids":[],"structure_note":"structure from the data's group counts (crossed: rel_eth_gp as _all: R. term(s))","icc":false,"setup":[],"panel":null}"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.5.cross","command":"mixed","depvar":"health1","fixed_terms":["c_age","c_age2"],"noconstant":false,"options":["mle"],"equations":[{"level":"_all","group":"rel_eth_gp","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":"identity","path":["rel_eth_gp"],"label_vars":["rel_eth_gp"],"factor":"rel_eth_gp"},{"level":"occ_ind_gp","group":"occ_ind_gp","effects":["(Intercept)"],"stata_effects":["_cons"],"covariance":null,"path":["occ_ind_gp"],"label_vars":["occ_ind_gp"],"factor":null}],"fixed_styles":{},"group_names":{"rel_eth_gp":["(Intercept)"],"occ_ind_gp":["(Intercept)"]},"correlated":[],"family":"gaussian","link":"identity","method":"ML","method_label":"ML","model":{"formula":"health1 ~ c_age + c_age2 + (1 | occ_ind_gp) + (1 | rel_eth_gp)","family":"gaussian","link":"identity","method":"ML","integration":"ML","cluster_se":null},"generated_ids":[],"structure_note":"structure from the data's group counts (crossed: rel_eth_gp as _all: R. term(s))","icc":false,"setup":[],"panel":null,"generated":{},"transforms":[]}"' _n
 file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
 file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
 local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))

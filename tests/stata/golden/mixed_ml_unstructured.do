@@ -1,6 +1,6 @@
 * mlm-harness: lab1.stata1.1.rs_ml
-* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`
-* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
+* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: the line
+* version 15 below pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
 version 15
 set more off
 * mlmh-results: @RESULTS@
@@ -17,7 +17,7 @@ local mlmh_sig "`r(datasignature)'"
 capture noisily mixed gcse lrt girl sch_2 sch_3 || school: lrt, cov(unstructured) mle
 local mlmh_rc = _rc
 file write mlmh_fh "model" _tab `"lab1.stata1.1.rs_ml"' _n
-file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.1.rs_ml","command":"mixed","depvar":"gcse","fixed_terms":["lrt","girl","sch_2","sch_3"],"noconstant":false,"options":["mle"],"equations":[{"level":"school","group":"school","effects":["lrt","(Intercept)"],"stata_effects":["lrt","_cons"],"covariance":"unstructured","path":["school"],"label_vars":["school"],"factor":null}],"fixed_styles":{},"group_names":{"school":["(Intercept)","lrt"]},"correlated":[["school","(Intercept)","lrt"]],"family":"gaussian","link":"identity","method":"ML","method_label":"ML","model":{"formula":"gcse ~ girl + lrt + sch_2 + sch_3 + (1 + lrt | school)","family":"gaussian","link":"identity","method":"ML","integration":"ML","cluster_se":null},"generated_ids":[],"structure_note":"","icc":false,"setup":[],"panel":null}"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.1.rs_ml","command":"mixed","depvar":"gcse","fixed_terms":["lrt","girl","sch_2","sch_3"],"noconstant":false,"options":["mle"],"equations":[{"level":"school","group":"school","effects":["lrt","(Intercept)"],"stata_effects":["lrt","_cons"],"covariance":"unstructured","path":["school"],"label_vars":["school"],"factor":null}],"fixed_styles":{},"group_names":{"school":["(Intercept)","lrt"]},"correlated":[["school","(Intercept)","lrt"]],"family":"gaussian","link":"identity","method":"ML","method_label":"ML","model":{"formula":"gcse ~ girl + lrt + sch_2 + sch_3 + (1 + lrt | school)","family":"gaussian","link":"identity","method":"ML","integration":"ML","cluster_se":null},"generated_ids":[],"structure_note":"","icc":false,"setup":[],"panel":null,"generated":{},"transforms":[]}"' _n
 file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
 file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
 local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))

@@ -1,6 +1,6 @@
 * mlm-harness: lab1.stata1.3.rs_biv_reml
-* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`
-* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
+* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: the line
+* version 15 below pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
 version 15
 set more off
 * mlmh-results: @RESULTS@
@@ -14,7 +14,7 @@ local mlmh_sig "`r(datasignature)'"
 capture noisily mixed gcse lrt || school: lrt, cov(independent) reml
 local mlmh_rc = _rc
 file write mlmh_fh "model" _tab `"lab1.stata1.3.rs_biv_reml"' _n
-file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.3.rs_biv_reml","command":"mixed","depvar":"gcse","fixed_terms":["lrt"],"noconstant":false,"options":["reml"],"equations":[{"level":"school","group":"school","effects":["lrt","(Intercept)"],"stata_effects":["lrt","_cons"],"covariance":"independent","path":["school"],"label_vars":["school"],"factor":null}],"fixed_styles":{},"group_names":{"school":["(Intercept)","lrt"]},"correlated":[],"family":"gaussian","link":"identity","method":"REML","method_label":"REML","model":{"formula":"gcse ~ lrt + (0 + lrt | school) + (1 | school)","family":"gaussian","link":"identity","method":"REML","integration":"REML","cluster_se":null},"generated_ids":[],"structure_note":"","icc":false,"setup":[],"panel":null}"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab1.stata1.3.rs_biv_reml","command":"mixed","depvar":"gcse","fixed_terms":["lrt"],"noconstant":false,"options":["reml"],"equations":[{"level":"school","group":"school","effects":["lrt","(Intercept)"],"stata_effects":["lrt","_cons"],"covariance":"independent","path":["school"],"label_vars":["school"],"factor":null}],"fixed_styles":{},"group_names":{"school":["(Intercept)","lrt"]},"correlated":[],"family":"gaussian","link":"identity","method":"REML","method_label":"REML","model":{"formula":"gcse ~ lrt + (0 + lrt | school) + (1 | school)","family":"gaussian","link":"identity","method":"REML","integration":"REML","cluster_se":null},"generated_ids":[],"structure_note":"","icc":false,"setup":[],"panel":null,"generated":{},"transforms":[]}"' _n
 file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
 file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
 local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))

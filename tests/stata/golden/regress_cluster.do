@@ -1,6 +1,6 @@
 * mlm-harness: lab2.stata2.2.gcse_robust/robust
-* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: `version 15`
-* pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
+* Written by mlm-harness (backends/stata). Runs in Stata 15 or newer: the line
+* version 15 below pins the e(b) names the harness reads (me* variance stripes /:var(_cons[g])).
 version 15
 set more off
 * mlmh-results: @RESULTS@
@@ -17,7 +17,7 @@ local mlmh_sig "`r(datasignature)'"
 capture noisily regress gcse lrt girl sch_2 sch_3, vce(cluster school)
 local mlmh_rc = _rc
 file write mlmh_fh "model" _tab `"lab2.stata2.2.gcse_robust/robust"' _n
-file write mlmh_fh "layout" _tab `"{"spec_id":"lab2.stata2.2.gcse_robust/robust","command":"regress","depvar":"gcse","fixed_terms":["lrt","girl","sch_2","sch_3"],"noconstant":false,"options":["vce(cluster school)"],"equations":[],"fixed_styles":{},"group_names":{},"correlated":[],"family":"gaussian","link":"identity","method":"OLS","method_label":"OLS, cluster-robust SE by school (CR1)","model":{"formula":"gcse ~ girl + lrt + sch_2 + sch_3","family":"gaussian","link":"identity","method":"OLS","integration":"OLS","cluster_se":"school"},"generated_ids":[],"structure_note":"","icc":false,"setup":[],"panel":null}"' _n
+file write mlmh_fh "layout" _tab `"{"spec_id":"lab2.stata2.2.gcse_robust/robust","command":"regress","depvar":"gcse","fixed_terms":["lrt","girl","sch_2","sch_3"],"noconstant":false,"options":["vce(cluster school)"],"equations":[],"fixed_styles":{},"group_names":{},"correlated":[],"family":"gaussian","link":"identity","method":"OLS","method_label":"OLS, cluster-robust SE by school (CR1)","model":{"formula":"gcse ~ girl + lrt + sch_2 + sch_3","family":"gaussian","link":"identity","method":"OLS","integration":"OLS","cluster_se":"school"},"generated_ids":[],"structure_note":"","icc":false,"setup":[],"panel":null,"generated":{},"transforms":[]}"' _n
 file write mlmh_fh "meta" _tab "data_sha256" _tab `"0000000000000000000000000000000000000000000000000000000000000000"' _n
 file write mlmh_fh "meta" _tab "stata_version" _tab "`c(stata_version)'" _n
 local mlmh_flavour = cond(c(MP), "MP", cond(c(SE), "SE", "BE/IC"))
