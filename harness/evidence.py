@@ -106,6 +106,9 @@ class Evidence:
     curvature_provider: Provider | None = None
     #: (source, "") -> native SEs at that side's estimates, computed as its software does
     point_se_provider: Provider | None = None
+    #: (source, "") -> native's random effects at that side's estimates, keyed
+    #: "group/term/level", as that side's software reports them (modes or posterior means)
+    ranef_provider: Provider | None = None
     _cache: dict[tuple[str, str, str], dict[str, float | None]] = field(default_factory=dict)
 
     def bridge(self, model_id: str, estimator: Estimator, quantity: str) -> FitResult | None:
@@ -137,6 +140,9 @@ class Evidence:
 
     def standard_errors_at(self, source: Source) -> dict[str, float | None]:
         return self._provided("point", str(source), "", self.point_se_provider)
+
+    def random_effects_at(self, source: Source) -> dict[str, float | None]:
+        return self._provided("ranef", str(source), "", self.ranef_provider)
 
     def _provided(self, kind: str, a: str, b: str, provider: Provider | None
                   ) -> dict[str, float | None]:

@@ -361,6 +361,8 @@ def _optimum(c: Context) -> Explanation | None:
         return Explanation(rule, f"{words}; a likelihood that flat moves this parameter by up "
                            f"to {bound:.3g} (c·SE·(√2δa+√2δb)), the sides differ by "
                            f"{abs(c.value_a - c.value_b):.3g}", numbers)
+    if qc == "blup" and c.levels:
+        return _blups_at_points(c, rule, words, numbers)
     if qc == "derived" and c.key.kind == "stat":
         bad = _parameters_beyond_bound(c, ga, gb)
         if bad:
@@ -369,6 +371,26 @@ def _optimum(c: Context) -> Explanation | None:
                            "the variance parameters, and each of them differs by no more than "
                            "the curvature allows", numbers)
     return None
+
+
+def _blups_at_points(c: Context, rule: str, words: str, numbers: dict[str, float]
+                     ) -> Explanation | None:
+    """BLUPs are functions of the estimates: explained when native's random effects at each
+    side's estimates reproduce that side's BLUPs at every level."""
+    tol = tolerance_for(c.spec, c.key, "estimate", "engines", model=c.class_of(c.key))
+    worst = 0.0
+    for side, values in ((c.a, [va for _, va, _ in c.levels]),
+                         (c.b, [vb for _, _, vb in c.levels])):
+        native = c.evidence.random_effects_at(side.source)
+        for (level, _, _), mine in zip(c.levels, values):
+            there = native.get(f"{c.key.group}/{c.key.name}/{level}")
+            if there is None or abs(there - mine) > tol.absolute(there, mine):
+                return None
+            worst = max(worst, abs(there - mine))
+    return Explanation(rule, f"{words}; BLUPs are functions of the estimates, and native's "
+                       f"random effects at each side's estimates reproduce that side's at all "
+                       f"{len(c.levels)} levels (largest gap {worst:.2g})",
+                       {**numbers, "max_blup_gap": worst})
 
 
 def _parameters_beyond_bound(c: Context, ga: float, gb: float) -> list[str]:
@@ -445,7 +467,7 @@ REGISTRY: tuple[Rule, ...] = (
          "side's complete estimates, finds each consistent with what the side reported, both "
          f"within {FLAT_LOGLIK:g} (flat) or {EARLY_STOP_LOGLIK:g} (D18: one stopped early) of "
          "the best optimum, and the difference no larger than the curvature allows at that depth.",
-         ("fixed", "threshold", "variance", "correlation", "loglik", "derived"),
+         ("fixed", "threshold", "variance", "correlation", "loglik", "derived", "blup"),
          "full log-likelihood at each side's estimates; SEs from the likelihood's curvature",
          _optimum, "D18"),
     Rule("flat-se", "standard errors at different optima",
