@@ -30,6 +30,7 @@ import jinja2
 
 from harness import __version__
 from harness.compare import VERDICTS, Check, SpecComparison
+from harness.filenames import report_stem
 from harness.junit import junit_xml
 from harness.known_differences import BY_ID, REGISTRY
 from harness.plots import caterpillar, scatter
@@ -171,7 +172,7 @@ def format_number(v: float | None, sig: int = 7) -> str:
 
 
 def page_name(spec_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in spec_id) + ".html"
+    return report_stem(spec_id) + ".html"
 
 
 def write_report(suite: SuiteRun, out: Path) -> dict[str, Any]:
