@@ -59,6 +59,12 @@ def parse_expr(text: str, name: str = "?") -> ast.expr:
     return tree
 
 
+def expr_columns(text: str, name: str = "?") -> set[str]:
+    """The columns an expression reads (every name that is not one of the functions)."""
+    tree = parse_expr(text, name)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in _FUNCS}
+
+
 # ---- evaluation in pandas ----------------------------------------------------------------------
 
 def _eval(node: ast.expr, df: pd.DataFrame, name: str) -> pd.Series | float:

@@ -75,6 +75,11 @@ class ModelFormula:
         parts = [self.fixed] + [t.lme4() for t in self.random]
         return f"{self.response} ~ " + " + ".join(parts)
 
+    def factor_variables(self) -> set[str]:
+        """Variables the fixed part wraps in ``factor()`` or ``C()``: categorical whatever the
+        type of their column."""
+        return set(_CALL.findall(self.fixed))
+
     def variables(self) -> set[str]:
         """Column names the model uses (response, fixed-part variables, slopes, groups)."""
         names = {self.response}
