@@ -28,6 +28,7 @@ from formulaic import model_matrix
 from harness.formula import ModelFormula, RandomTerm, parse_formula
 
 from .names import level_label, level_labels, r_column_name
+from .rank import aliased_warning, drop_aliased
 
 _CALL = re.compile(r"\b(factor|C)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)")
 
@@ -80,6 +81,7 @@ class Design:
     row_index: pd.Index
     nobs_dropped: int = 0
     categorical: list[str] = field(default_factory=list)
+    aliased: list[str] = field(default_factory=list)  # columns dropped by rank.drop_aliased
 
     @property
     def n(self) -> int:
@@ -88,6 +90,12 @@ class Design:
     @property
     def p(self) -> int:
         return self.X.shape[1]
+
+    def warnings(self) -> list[str]:
+        """What building the design did to the data, for every estimator's diagnostics."""
+        out = [f"{self.nobs_dropped} row(s) with missing values were dropped"] \
+            if self.nobs_dropped else []
+        return out + ([aliased_warning(self.aliased)] if self.aliased else [])
 
 
 def build_design(formula: str | ModelFormula, data: pd.DataFrame,
@@ -118,11 +126,12 @@ def build_design(formula: str | ModelFormula, data: pd.DataFrame,
     rhs = _CALL.sub(lambda m: f"C({m.group(2)})", mf.fixed)
     X_mm = model_matrix(rhs, fixed_frame, na_action="raise", output="numpy")
     x_names = [r_column_name(str(c), call_style) for c in X_mm.model_spec.column_names]
-    X = np.asarray(X_mm, dtype=float)
+    X, x_names, aliased = drop_aliased(np.asarray(X_mm, dtype=float), x_names)
     y = _numeric(frame[mf.response], mf.response)
     blocks = _factor_blocks(mf.random, frame)
     return Design(formula=mf, y=y, X=np.ascontiguousarray(X), x_names=x_names, factors=blocks,
-                  row_index=frame.index, nobs_dropped=dropped, categorical=sorted(categorical))
+                  row_index=frame.index, nobs_dropped=dropped, categorical=sorted(categorical),
+                  aliased=aliased)
 
 
 def auxiliary_columns(design: Design, data: pd.DataFrame,

@@ -35,6 +35,7 @@ from harness.estimator import Estimator
 from harness.results import Diagnostics, FitResult, Parameter, Provenance, Statistics
 
 from .design import Design, DesignError, auxiliary_columns, build_design, group_codes
+from .rank import threshold_columns
 from .glmm.families import Binomial, Cumulative, Poisson
 from .names import level_label
 
@@ -97,6 +98,7 @@ class GlmResult:
             se_kind = f"CR1 cluster-robust sandwich by {self.cluster} (G/(G-1))"
         diag = Diagnostics(
             converged=self.converged, singular=False, max_abs_gradient=self.max_abs_gradient,
+            warnings=self.design.warnings(),
             optimizer="Newton-Raphson (ordinal) / Fisher scoring (IRLS)",
             evaluations=self.iterations,
             messages=list(self.messages) + [
@@ -164,8 +166,6 @@ def _fit_glm(design: Design, family: str, link: str, trials: np.ndarray | None,
     else:
         fam = Poisson(y, link)
         eta = np.log(y + 0.1)                            # glm's mustart = y + 0.1
-    if np.linalg.matrix_rank(X) < p:
-        raise DesignError("the fixed-effects design is rank deficient")
 
     def total(eta: np.ndarray) -> float:
         return float(np.sum(fam.loglik(eta)))
@@ -242,9 +242,8 @@ def _ordinal_parts(fam: Cumulative, X: np.ndarray, yk: np.ndarray, K: int, beta:
 
 def _fit_ordinal(design: Design, link: str, off: np.ndarray, tol: float,
                  max_iter: int) -> GlmResult:
-    keep = [i for i, nm in enumerate(design.x_names) if nm != "(Intercept)"]
-    X = np.ascontiguousarray(design.X[:, keep])
-    x_names = [design.x_names[i] for i in keep]
+    X, x_names, aliased = threshold_columns(design.X, design.x_names)
+    design.aliased += aliased
     levels = np.unique(design.y)
     if levels.size < 2:
         raise DesignError("an ordinal response needs at least two observed categories")
@@ -252,9 +251,6 @@ def _fit_ordinal(design: Design, link: str, off: np.ndarray, tol: float,
     K = levels.size
     labels = [level_label(v) for v in levels]
     thr_names = [f"{labels[i]}|{labels[i + 1]}" for i in range(K - 1)]
-    if X.shape[1] and np.linalg.matrix_rank(np.hstack([np.ones((X.shape[0], 1)), X])) \
-            < X.shape[1] + 1:
-        raise DesignError("the fixed-effects design is rank deficient")
     fam = Cumulative(yk.astype(float), K, link)
     p = X.shape[1]
     cum = np.cumsum(np.bincount(yk, minlength=K))[:-1] / yk.size

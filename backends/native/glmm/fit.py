@@ -28,9 +28,12 @@ import pandas as pd
 from scipy.special import logit as qlogis
 from scipy.special import ndtri
 
-from ..design import Design, auxiliary_columns, build_design
+from ..design import Design, DesignError, auxiliary_columns, build_design
+from ..levels import refusal, rule_for
+from ..levels import warnings as grouping_warnings
 from ..names import level_label
 from ..optimizer import minimize_bobyqa
+from ..rank import threshold_columns
 from ..theta import ThetaLayout
 from .aghq import AghqDeviance
 from .data import grouped_data
@@ -101,12 +104,15 @@ def build_problem(formula: str, data: pd.DataFrame, family: FamilyName, link: st
     design = build_design(formula, data, factors)
     if not design.factors:
         raise ValueError("the formula has no random-effects term; this is the GLMM estimator")
+    refused = refusal(design, rule_for(family))
+    if refused:
+        raise DesignError(refused)
     extra = auxiliary_columns(design, data, trials=trials, offset=offset)
     X, x_names, thr_names = design.X, list(design.x_names), []
     y = design.y
     if family == "ordinal":
-        keep = [i for i, nm in enumerate(x_names) if nm != "(Intercept)"]
-        X, x_names = X[:, keep], [x_names[i] for i in keep]
+        X, x_names, aliased = threshold_columns(X, x_names)
+        design.aliased += aliased
         levels = np.unique(y)
         if levels.size < 2:
             raise ValueError("an ordinal response needs at least two observed categories")
@@ -250,7 +256,8 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
         messages.append("random_effects are conditional modes with conditional SDs (as "
                         "glmer's ranef(condVar = TRUE))")
     singular = bool(np.any(layout.diagonal_mask() & (np.abs(theta) < SINGULAR_TOL)))
-    warnings = _warnings(design, final, max_grad, singular, hess_pd)
+    warnings = _warnings(design, final, max_grad, singular, hess_pd) \
+        + grouping_warnings(design, rule_for(family))
     messages.append("max |gradient| is in standard-error units of each parameter")
     return GlmmFit(design=design, problem=prob, family=family, link=link, method=method, x=x,
                    n_theta=nt, x_names=x_names, threshold_names=thr, deviance=value, cov=cov,
@@ -375,6 +382,4 @@ def _warnings(design: Design, opt: Optimum, max_grad: float, singular: bool,
     if hess_pd is False:
         out.append("the Hessian of the deviance is not positive definite at the optimum: the "
                    "standard errors are unreliable")
-    if design.nobs_dropped:
-        out.append(f"{design.nobs_dropped} row(s) with missing values were dropped")
-    return out
+    return out + design.warnings()
