@@ -32,8 +32,8 @@ from backends.stata.execution import StataInstall, StataRunError, detect, run_ba
 from backends.stata.mapping import record_to_result
 from backends.stata.render import (StataRenderError, data_reference, model_do, plan, show_do,
                                    unsupported_reason)
-from backends.stata.stored import (fingerprint_mismatch, load_stored, stored_dir, stored_ids,
-                                   stored_path)
+from backends.stata.stored import (StoredResultError, fingerprint_mismatch, load_stored,
+                                   stored_dir, stored_ids, stored_path)
 from harness.results import FitResult
 from harness.spec import Model, Spec
 
@@ -148,7 +148,10 @@ class StataBackend(Backend):
         return result
 
     def _stored(self, spec: Spec, job: FitJob, inst: StataInstall) -> FitResult:
-        found = load_stored(spec.id)
+        try:
+            found = load_stored(spec.id)
+        except StoredResultError as e:
+            return FitResult.failed(spec.id, self.name, "error", str(e))
         if found is None:
             if inst.licence_failure or (inst.mode in ("live", "batch") and inst.problem):
                 return FitResult.failed(spec.id, self.name, "error",
