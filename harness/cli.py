@@ -246,9 +246,12 @@ def _run_into(folder: ReportFolder, args: argparse.Namespace, specs: list[tuple[
 
 
 def _cli_spec(args: argparse.Namespace) -> Spec:
-    from harness.formula import parse_formula
+    from harness.formula import FormulaError, parse_formula
 
-    formula = parse_formula(args.formula)
+    try:
+        formula = parse_formula(args.formula)
+    except FormulaError as e:
+        raise UsageError(f"formula: {e}") from None
     method = args.method
     if method is None:
         method = ("REML" if formula.has_random else "OLS") if args.family == "gaussian" else "ML"

@@ -106,8 +106,9 @@ def load_text(text: str, name: str) -> Any:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlLimitError(f"{name}: larger than the {MAX_BYTES // 1024} KiB limit for a spec "
                              "file")
-    loader = _BoundedLoader(text, name)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text, name)
         root = loader.get_single_node()
         if root is None:
             return None
@@ -127,7 +128,8 @@ def load_text(text: str, name: str) -> Any:
     except (ValueError, TypeError, OverflowError) as e:  # e.g. a timestamp 2021-02-30
         raise YamlSyntaxError(f"{name}: a YAML value cannot be read: {e}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_file(path: str | Path) -> Any:

@@ -205,7 +205,7 @@ def exit_with_parent(parent: int, interval: float = PARENT_POLL_S) -> None:
     never gets to kill it. A daemon thread polls the parent pid instead: when the caller dies
     the worker is re-parented and ``getppid()`` changes. R runs with the GIL released (rpy2
     calls R through cffi), so the thread gets to run while R computes; measured: the worker is
-    gone within a second of ``kill -9`` of its caller (tests/test_faults.py). Linux's
+    gone 0.08-0.15 s after ``kill -9`` of its caller in the middle of a fit (tests/test_faults.py). Linux's
     PR_SET_PDEATHSIG is not used: it fires when the *thread* that started the worker ends, and
     workers outlive the fit threads that start them (client.WorkerPool adopts them).
     """

@@ -150,6 +150,9 @@ def _mixed_random(record: StataRecord, layout: Layout, warnings: list[str]
     for full, eq, i, j, value in atrs:
         part = groups.setdefault(eq.group, GroupPart())
         a, b = eq.effects[i - 1], eq.effects[j - 1]
+        if a not in part.sds or b not in part.sds:  # record_to_result rejects the block
+            warnings.append(f"e(b) column {full} correlates effects without a variance")
+            continue
         r = math.tanh(value)
         dr = 1 - r * r
         pair = frozenset((a, b))
@@ -205,6 +208,9 @@ def _me_random(record: StataRecord, layout: Layout, warnings: list[str]
         g = f1[0]
         part = groups.setdefault(g, GroupPart())
         a, b = f1[1], f2[1]
+        if a not in part.sds or b not in part.sds:  # record_to_result rejects the block
+            warnings.append(f"e(b) column {full} is a covariance of effects without a variance")
+            continue
         pair = frozenset((a, b))
         sa, sb = part.sds[a], part.sds[b]
         va, vb = sa.value ** 2, sb.value ** 2
