@@ -168,6 +168,10 @@ class _PipeSafeStdout(io.TextIOBase):
     def isatty(self) -> bool:
         return self.stream.isatty()
 
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.stream.encoding
+
 
 def guard_stdout() -> None:
     """Make a closed stdout pipe harmless for the rest of the process."""

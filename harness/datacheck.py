@@ -136,7 +136,7 @@ def check_numeric_columns(frame: pd.DataFrame, spec: Spec, csv: bool = False) ->
         if isinstance(s.dtype, pd.CategoricalDtype):
             raise DataCheckError(
                 f"{key}: column {col!r} is categorical in the data file but is used as a "
-                f"number; declare it a factor (columns: {{{col}: factor}}) or convert it")
+                f"number; {_declare_factor(col)}, or convert it")
         if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             continue
         found = first_non_number(s)
@@ -149,8 +149,12 @@ def check_numeric_columns(frame: pd.DataFrame, spec: Spec, csv: bool = False) ->
                 "number")
         raise DataCheckError(
             f"{key}: column {col!r} {what}; {key} uses it as a number. Fix the value in the "
-            f"data file, or, if it is a category, declare it a factor (columns: {{{col}: "
-            "factor})")
+            f"data file, or, if it is a category, {_declare_factor(col)}")
+
+
+def _declare_factor(col: str) -> str:
+    return (f"declare it a factor (columns: {{{col}: factor}} in the spec, --factor {col} with "
+            "mlm-harness fit)")
 
 
 def check_has_rows(n: int, what: str) -> None:
