@@ -28,7 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from backends.base import Availability, Backend, FitJob
-from backends.stata.execution import StataInstall, StataRunError, detect, run_batch, run_live
+from backends.stata.execution import (StataInstall, StataRunError, detect, run_batch, run_live,
+                                      stop_batches)
 from backends.stata.mapping import record_to_result
 from backends.stata.render import (StataRenderError, data_reference, model_do, plan, show_do,
                                    unsupported_reason)
@@ -100,6 +101,10 @@ class StataBackend(Backend):
             text += (f"\n* without Stata here, the Stata column comes from the stored result "
                      f"{stored_path(spec.id).name} (backends/stata/stored)")
         return text
+
+    def interrupt(self) -> int:
+        """Kill the batch Stata processes in progress (pystata runs in-process: nothing)."""
+        return stop_batches()
 
     # ---- fitting -------------------------------------------------------------------------
     def fit(self, job: FitJob) -> FitResult:
