@@ -37,6 +37,13 @@ class SpecError(ValueError):
         self.problems = problems
         super().__init__(f"{self.path}: " + "; ".join(problems))
 
+    @classmethod
+    def several(cls, problems: list[str]) -> "SpecError":
+        """The problems of several files, each of which already names its file: one a line."""
+        err = cls(None, problems)
+        err.args = ("\n".join(problems),)
+        return err
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -351,7 +358,7 @@ def load_specs(paths: list[str | Path]) -> list[tuple[Path, Spec]]:
             problems.append(str(e))
     problems += id_collisions(specs)
     if problems:
-        raise SpecError(None, problems)
+        raise SpecError.several(problems)
     return specs
 
 
