@@ -15,6 +15,8 @@ Rules that make the answers line up with lme4:
   labels printed as R prints them, the reference level first) and R's treatment contrasts or
   indicators; ``I()``, ``log``, ``exp``, ``sqrt``, ``poly`` and ``scale`` are computed as R
   computes them; every column carries R's name;
+* columns aliased with the ones before them are dropped, as lme4 drops them, and named in
+  :meth:`Design.warnings` (:mod:`backends.native.rank`);
 * grouping-factor levels are R's labels, ``a:b`` interactions are labelled ``"1:2"``.
 """
 
