@@ -66,6 +66,11 @@ class Backend(ABC):
         """The exact code this backend would run for ``spec`` (shown by ``mlm-harness show``)."""
         return ""
 
+    def interrupt(self) -> int:
+        """Stop at once every process this backend runs fits in (the run was interrupted);
+        returns how many were stopped. Backends that fit in-process have none."""
+        return 0
+
 
 _REGISTRY: dict[str, str] = {
     "native": "backends.native.backend:NativeBackend",
@@ -73,6 +78,11 @@ _REGISTRY: dict[str, str] = {
     "stata": "backends.stata.backend:StataBackend",
 }
 _INSTANCES: dict[str, Backend] = {}
+
+
+def interrupt_all() -> dict[str, int]:
+    """Interrupt every backend this process has used: {backend: worker processes stopped}."""
+    return {name: backend.interrupt() for name, backend in list(_INSTANCES.items())}
 
 
 def backend_names() -> list[str]:

@@ -2,24 +2,31 @@
 
 Exit codes (a contract): 0 when every required comparison agrees or is explained; 1 on an
 unexplained disagreement or a required backend that could not run; 2 on usage, spec or data
-errors.
+errors, including a spec that no backend could fit; 128 + the signal number when interrupted
+(130 for SIGINT, 143 for SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import platform
 import sys
-from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from backends.base import backend_names, get_backend
+from backends.base import backend_names, get_backend, interrupt_all
 from harness import __version__
-from harness.fitcache import default_cache_dir
 from harness.datasets import DatasetError, fetch, format_verify, verify
+from harness.fitcache import default_cache_dir
+from harness.interrupt import Interrupted, signals_raise
 from harness.results import FitResult
 from harness.runner import DataPreparationError, RunOptions, fit_one, prepare_data, run_specs
 from harness.spec import Spec, SpecError, load_specs, parse_spec
+
+if TYPE_CHECKING:
+    from harness.report_folder import ReportFolder
 
 EXIT_OK, EXIT_DISAGREE, EXIT_USAGE = 0, 1, 2
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -101,22 +108,83 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every expected failure is a line on stderr and an exit code, never a
+    traceback: 2 for bad input, 130/143 when interrupted by SIGINT/SIGTERM."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on usage errors, 0 on --help
         return int(e.code or 0)
+    guard_stdout()
     try:
-        return {"run": cmd_run, "fit": cmd_fit, "list": cmd_list, "show": cmd_show,
-                "data": cmd_data, "doctor": cmd_doctor,
-                "stata": lambda a: a.handler(a)}[args.command](args)
+        with signals_raise():
+            return {"run": cmd_run, "fit": cmd_fit, "list": cmd_list, "show": cmd_show,
+                    "data": cmd_data, "doctor": cmd_doctor,
+                    "stata": lambda a: a.handler(a)}[args.command](args)
     except (SpecError, DatasetError, DataPreparationError, UsageError) as e:
         print(f"mlm-harness: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:  # a folder that cannot be written, a full disk, ...
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"mlm-harness: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Interrupted as e:
+        stopped = sum(interrupt_all().values())
+        notes = [f"stopped {stopped} worker process(es)"] if stopped else []
+        notes += getattr(e, "__notes__", [])
+        print(f"mlm-harness: interrupted by {e.signal_name}"
+              + (f"; {'; '.join(notes)}" if notes else ""), file=sys.stderr)
+        return e.exit_code
+
+
+class _PipeSafeStdout(io.TextIOBase):
+    """stdout that stops writing, without a traceback, once its reader has gone
+    (``mlm-harness list | head``); the command carries on and returns its own exit code."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def _closed_pipe(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())  # what is still buffered goes nowhere
+        os.close(devnull)
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._closed_pipe()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._closed_pipe()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.stream.encoding
+
+
+def guard_stdout() -> None:
+    """Make a closed stdout pipe harmless for the rest of the process."""
+    if not isinstance(sys.stdout, _PipeSafeStdout):
+        try:
+            sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):  # captured (pytest): nothing to guard
+            return
+        sys.stdout = _PipeSafeStdout(sys.stdout)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.report import ReportFolderError, prepare_folder, write_report
+    from harness.report_folder import ReportFolderError, open_report_folder
 
     specs = load_specs(args.paths or [DEFAULT_SPECS])
     if not specs:
@@ -127,11 +195,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"not running {len(optional)} optional spec(s) ({', '.join(optional)}); "
               "add --include-optional to run them", file=sys.stderr)
     backends = list(dict.fromkeys(args.backends + args.require))
-    out = args.out or PROJECT_ROOT / "reports" / datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
-        prepare_folder(out, args.overwrite)
+        folder = open_report_folder(args.out, args.overwrite, PROJECT_ROOT / "reports")
     except ReportFolderError as e:
         raise UsageError(str(e)) from None
+    try:
+        return _run_into(folder, args, specs, backends)
+    except Interrupted as e:
+        e.add_note(f"no report was written to {folder.path}")
+        raise
+    finally:
+        folder.close()
+
+
+def _run_into(folder: ReportFolder, args: argparse.Namespace, specs: list[tuple[Path, Spec]],
+              backends: list[str]) -> int:
+    """Fit, compare, write the report into the folder's staging area and swap it in."""
+    from harness.report import write_report
+
+    out = folder.path
     progress = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -142,7 +224,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(backends=backends, required=set(args.require), data_dir=args.data_dir,
                          jobs=args.jobs, cache_dir=None if args.no_cache else args.cache_dir)
     suite = run_specs([(p, s) for p, s in specs], options, progress)
-    data = write_report(suite, out)
+    data = write_report(suite, folder.staging)
+    folder.commit()
     t = data["totals"]
     print(f"{t['specs']} specs, {t['checks']} checks: {t['agree']} agree, {t['explained']} "
           f"explained, {t['unexplained']} unexplained, {t['pending']} pending, {t['errors']} "
@@ -156,13 +239,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         for row in spec["unexplained"]:
             print(f"unexplained: {spec['id']} {row['key']} ({row['quantity']}): {row['a']} "
                   f"{row['value_a']:.8g} vs {row['b']} {row['value_b']:.8g}", file=sys.stderr)
+    unfitted = suite.unfitted()
+    for spec_id, messages in unfitted.items():
+        print(f"mlm-harness: error: spec {spec_id}: no backend could fit it", file=sys.stderr)
+        for name, message in messages.items():
+            print(f"  {name}: {message}", file=sys.stderr)
+    if unfitted:
+        return EXIT_USAGE
     return EXIT_DISAGREE if failures or t["unexplained"] else EXIT_OK
 
 
 def _cli_spec(args: argparse.Namespace) -> Spec:
-    from harness.formula import parse_formula
+    from harness.formula import FormulaError, parse_formula
 
-    formula = parse_formula(args.formula)
+    try:
+        formula = parse_formula(args.formula)
+    except FormulaError as e:
+        raise UsageError(f"formula: {e}") from None
     method = args.method
     if method is None:
         method = ("REML" if formula.has_random else "OLS") if args.family == "gaussian" else "ML"

@@ -10,10 +10,23 @@ printed reference), written as ``junit.xml`` next to the HTML report.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from itertools import combinations
 
 from harness.compare import Check, SpecComparison
+
+
+# Characters XML 1.0 cannot hold even escaped (control characters other than tab, newline and
+# carriage return; lone surrogates; U+FFFE/U+FFFF). An R error message can carry ANSI colour
+# codes (ESC), and one of them made the whole junit.xml unreadable to CI.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with every character XML cannot hold written as a visible escape (``\\x1b``)."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
 
 
 def _row(c: Check) -> str:
@@ -78,7 +91,7 @@ def junit_xml(comparisons: list[SpecComparison], suite_name: str = "mlm-harness"
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for comp in comparisons:
         cases = comparison_cases(comp)
-        suite = ET.SubElement(root, "testsuite", name=comp.spec.id)
+        suite = ET.SubElement(root, "testsuite", name=xml_safe(comp.spec.id))
         counts = {"tests": len(cases),
                   "failures": sum(c["outcome"] == "failure" for c in cases),
                   "errors": sum(c["outcome"] == "error" for c in cases),
@@ -87,13 +100,14 @@ def junit_xml(comparisons: list[SpecComparison], suite_name: str = "mlm-harness"
             suite.set(k, str(v))
             totals[k] += v
         for c in cases:
-            tc = ET.SubElement(suite, "testcase", classname=comp.spec.id, name=c["name"])
+            tc = ET.SubElement(suite, "testcase", classname=xml_safe(comp.spec.id),
+                               name=xml_safe(c["name"]))
             if c["outcome"] in ("failure", "error", "skipped"):
-                el = ET.SubElement(tc, c["outcome"], message=c["message"])
+                el = ET.SubElement(tc, c["outcome"], message=xml_safe(c["message"]))
                 if c.get("text"):
-                    el.text = c["text"]
+                    el.text = xml_safe(c["text"])
             if c.get("out"):
-                ET.SubElement(tc, "system-out").text = c["out"]
+                ET.SubElement(tc, "system-out").text = xml_safe(c["out"])
     for k, v in totals.items():
         root.set(k, str(v))
     ET.indent(root)

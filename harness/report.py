@@ -12,8 +12,8 @@ keys are only ever added): ``totals.check_verdicts`` (checks by verdict), ``file
 files); per spec ``title``, ``dataset``, ``family``, ``method``, ``model_class``, ``page``,
 ``counts`` (checks by verdict), ``explained`` (rows with their known-difference id).
 
-Reports go to a new folder, or to a named one that is empty or was made by this tool; an existing
-report is replaced only when the caller says so (``--overwrite``).
+Where a report goes, how the folder is locked and how an earlier report is replaced only when the
+caller says so (``--overwrite``) is harness/report_folder.py; this module writes into a folder.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import platform
 import re
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import jinja2
 
 from harness import __version__
 from harness.compare import VERDICTS, Check, SpecComparison
+from harness.filenames import report_stem
 from harness.junit import junit_xml
 from harness.keys import ParamKey
 from harness.known_differences import BY_ID, DIFFERENCE_TITLES, REGISTRY, RULE_OF
@@ -41,26 +41,7 @@ from harness.spec import Derived, Spec
 from harness.tolerances import QUANTITY_CLASSES, policy_table
 
 SUMMARY_SCHEMA_VERSION = 1
-_MARKER = ".mlm-harness-report"
 CATERPILLAR_MULTIPLIER = 1.96  # Stata's convention (catalogue D20); printed on every plot
-
-
-class ReportFolderError(ValueError):
-    pass
-
-
-def prepare_folder(out: Path, overwrite: bool) -> None:
-    """Refuse to write into a folder that holds anything this tool did not write."""
-    if out.exists() and any(out.iterdir()):
-        if not (out / _MARKER).exists():
-            raise ReportFolderError(f"{out} exists and is not empty; choose a new folder with "
-                                    "--out (nothing was written)")
-        if not overwrite:
-            raise ReportFolderError(f"{out} holds an earlier report; pass --overwrite to replace "
-                                    "it, or choose a new folder with --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / _MARKER).write_text("written by mlm-harness; safe to replace with --overwrite\n")
 
 
 def _cell_status(status: str) -> str:
@@ -172,7 +153,7 @@ def format_number(v: float | None, sig: int = 7) -> str:
 
 
 def page_name(spec_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in spec_id) + ".html"
+    return report_stem(spec_id) + ".html"
 
 
 def write_report(suite: SuiteRun, out: Path) -> dict[str, Any]:

@@ -171,6 +171,76 @@ class FitResult:
         return cls.from_dict(json.loads(text))
 
 
+_EFFECTS = ("fixed", "ran_pars", "threshold")
+_STATUSES = ("ok", "error", "unavailable", "not_estimable", "pending")
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def result_problems(d: Any) -> list[str]:
+    """Why a result read back from a file (fit cache, stored Stata result, a report's results
+    folder) cannot be used as an ``ok`` fit; [] when it can.
+
+    Checked: the schema version, the required fields and their types, status ``ok``, at least
+    one parameter, every estimate a finite number and every standard error a finite number or
+    null (a stated missing), every statistic a finite number or null. A file that fails any of
+    this was truncated, forged or written by other code, and is never used as a fit.
+    """
+    if not isinstance(d, dict):
+        return ["not a JSON object"]
+    problems = []
+    if d.get("schema_version") != SCHEMA_VERSION:
+        problems.append(f"schema_version is {d.get('schema_version')!r}, not {SCHEMA_VERSION}")
+    for key in ("spec_id", "backend"):
+        if not isinstance(d.get(key), str) or not d.get(key):
+            problems.append(f"{key} is missing or not text")
+    if d.get("status") != "ok":
+        problems.append(f"status is {d.get('status')!r}, not 'ok'")
+    params = d.get("parameters")
+    if not isinstance(params, list) or not params:
+        problems.append("there are no parameters")
+        params = []
+    for i, p in enumerate(params):
+        if not isinstance(p, dict):
+            problems.append(f"parameters[{i}] is not an object")
+            continue
+        name = f"parameters[{i}] ({p.get('effect')}/{p.get('group')}/{p.get('term')})"
+        if p.get("effect") not in _EFFECTS or not isinstance(p.get("term"), str) \
+                or not isinstance(p.get("group"), (str, type(None))):
+            problems.append(f"{name}: effect, group or term is malformed")
+        if not _finite(p.get("estimate")):
+            problems.append(f"{name}: estimate {p.get('estimate')!r} is not a finite number")
+        se = p.get("std_error")
+        if se is not None and not (_finite(se) and se >= 0):
+            problems.append(f"{name}: std_error {se!r} is not a finite number >= 0 or null")
+        extra = set(p) - {"effect", "group", "term", "estimate", "std_error"}
+        if extra:
+            problems.append(f"{name}: unknown field(s) {sorted(extra)}")
+    stats = d.get("statistics", {})
+    if not isinstance(stats, dict):
+        problems.append("statistics is not an object")
+    else:
+        for k, v in stats.items():
+            if k == "ngroups":
+                if not isinstance(v, dict) or not all(isinstance(n, int) for n in v.values()):
+                    problems.append("statistics.ngroups is not {group: count}")
+            elif v is not None and not _finite(v):
+                problems.append(f"statistics.{k} {v!r} is not a finite number or null")
+    for key, kind in (("diagnostics", dict), ("provenance", dict), ("timings", dict),
+                      ("random_effects", list)):
+        if not isinstance(d.get(key, kind()), kind):
+            problems.append(f"{key} is not a JSON {'object' if kind is dict else 'array'}")
+    if problems:
+        return problems
+    try:
+        FitResult.from_dict(d)
+    except (KeyError, TypeError, ValueError) as e:
+        problems.append(f"does not match the result format: {type(e).__name__}: {e}")
+    return problems
+
+
 def _finite_or_none(obj: Any) -> Any:
     """JSON has no NaN or infinity: map them to null so every reader can parse the file."""
     if isinstance(obj, float):

@@ -10,7 +10,6 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,15 +18,20 @@ import numpy as np
 import pandas as pd
 
 from backends.base import Availability, FitJob, get_backend
+from harness import memory
 from harness.bridges import bridge_jobs
 from harness.compare import Check, SpecComparison, compare_spec
 from harness.crosschecks import lr_statistics, replication_checks
+from harness.datacheck import (DataCheckError, check_complete_rows, check_has_rows,
+                               check_numeric_columns, check_outcome, model_uses, trials_column)
 from harness.datasets import DatasetError, load_dataset
 from harness.derive import DeriveError, apply_derivations, evaluate_expr
 from harness.evidence import build_evidence
 from harness.fitcache import FitCache, fit_key, relabel
 from harness.keys import ParamKey
+from harness.memory import MemoryBudgetError
 from harness.model_keys import reference_key_problems
+from harness.parallel import imap_unordered
 from harness.results import FitResult
 from harness.spec import Spec, SpecError
 
@@ -86,40 +90,82 @@ class SuiteRun:
                                     f"{r.message}")
         return problems
 
+    def unfitted(self) -> dict[str, dict[str, str]]:
+        """Specs that no backend could fit although at least one tried and failed:
+        {spec id: {backend: its error}}. Such a spec has nothing to compare, so it is a data or
+        spec error (exit 2), not a pass."""
+        out = {}
+        for run in self.runs:
+            statuses = {r.status for r in run.results.values()}
+            if "error" in statuses and "ok" not in statuses:
+                out[run.spec.id] = {name: r.message for name, r in run.results.items()
+                                    if r.status == "error"}
+        return out
+
 
 def prepare_data(spec: Spec, data_dir: Path | None = None) -> PreparedData:
-    """Load the spec's dataset, add its derived variables and apply its subset."""
+    """Load the spec's dataset, add its derived variables and apply its subset.
+
+    Before anything is fitted the data are checked against the spec (harness/datacheck.py) and
+    every large allocation against the memory budget (harness/memory.py); either problem is a
+    :class:`DataPreparationError` naming the spec, the key and the fix.
+    """
     try:
         loaded = load_dataset(spec.dataset, data_dir=data_dir)
     except DatasetError as e:
         raise DataPreparationError(f"spec {spec.id}: {e}") from None
     try:
-        base = replicate(loaded.frame, spec) if spec.replicate else loaded.frame
-        frame = apply_derivations(base, spec.derive)
-        rows_in_file = len(frame)
-        if spec.subset:
-            keep = evaluate_expr(spec.subset, frame, "subset")
-            frame = frame[np.asarray(keep.fillna(0) != 0)].reset_index(drop=True)
-    except DeriveError as e:
+        frame, rows_in_file = _prepared_frame(spec, loaded.frame, loaded.file_format == "csv",
+                                              loaded.name)
+    except (DeriveError, DataCheckError, MemoryBudgetError) as e:
         raise DataPreparationError(f"spec {spec.id}: {e}") from None
-    missing = sorted(v for v in spec.model.parsed.variables() if v not in frame.columns)
-    if missing:
-        raise DataPreparationError(
-            f"spec {spec.id}: the model uses {missing}, which dataset {spec.dataset!r} does not "
-            f"have and 'derive' does not create")
     return PreparedData(frame=frame, path=loaded.path, sha256=loaded.sha256,
                         rows_in_file=rows_in_file, rows_after_subset=len(frame),
                         derived=[d.name for d in spec.derive],
                         nesting=infer_nesting(frame, spec.model.parsed.grouping_factors))
 
 
+def _prepared_frame(spec: Spec, raw: pd.DataFrame, csv: bool, name: str
+                    ) -> tuple[pd.DataFrame, int]:
+    """The checked, replicated, derived and subset frame, and its row count before the subset."""
+    check_has_rows(len(raw), f"dataset: {name} has no rows (only a header?); nothing can be "
+                             "fitted")
+    check_numeric_columns(raw, spec, csv=csv)
+    base = replicate(raw, spec) if spec.replicate else raw
+    memory.check(memory.frame_bytes(base) + len(spec.derive) * len(base) * 16,
+                 f"adding {len(spec.derive)} derived column(s) to {len(base):,} rows", "derive")
+    frame = apply_derivations(base, spec.derive)
+    rows_in_file = len(frame)
+    if spec.subset:
+        keep = evaluate_expr(spec.subset, frame, "subset")
+        frame = frame[np.asarray(keep.fillna(0) != 0)]
+        check_has_rows(len(frame), f"subset: {spec.subset!r} keeps none of the "
+                                   f"{rows_in_file:,} rows; check the condition")
+    missing = sorted(v for v in spec.model.parsed.variables() if v not in frame.columns)
+    if missing:
+        raise DataCheckError(
+            f"model.formula: the model uses {missing}, which dataset {spec.dataset!r} does not "
+            f"have and 'derive' does not create")
+    trials = trials_column(spec)
+    for use in model_uses(spec):
+        check_complete_rows(frame, use)
+        check_outcome(frame, use, trials)
+    return frame.reset_index(drop=True), rows_in_file
+
+
 def replicate(frame: pd.DataFrame, spec: Spec) -> pd.DataFrame:
-    """Stack copies of the data as the course's upscaled files do (see ``Replicate``)."""
+    """Stack copies of the data as the course's upscaled files do (see ``Replicate``).
+
+    The copies are estimated against the memory budget first (``replicate.times``).
+    """
     rep = spec.replicate
     assert rep is not None
     if rep.cluster not in frame.columns:
-        raise DataPreparationError(f"spec {spec.id}: replicate.cluster {rep.cluster!r} is not a "
-                                   "column of the data")
+        raise DataCheckError(f"replicate.cluster: {rep.cluster!r} is not a column of the data")
+    rows = len(frame) * rep.times
+    extra = 3 if rep.new_id else 2  # rep1, its int64 copy numbers, and new_id
+    memory.check(memory.frame_bytes(frame) * rep.times + rows * 8 * extra,
+                 f"{rep.times} copies of {len(frame):,} rows ({rows:,} rows)", "replicate.times")
     copies = np.repeat(np.arange(1, rep.times + 1), len(frame))
     out = pd.concat([frame] * rep.times, ignore_index=True)
     out["rep1"] = copies.astype("float64")
@@ -223,12 +269,11 @@ def fit_jobs(jobs: dict[tuple[str, str], tuple[Spec, str]], options: RunOptions,
         key, (spec, name) = item
         return key, fit_one(spec, name, prepared[spec.id])
 
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        iterator = pool.map(work, list(todo.items()))
-        for key, result in (progress(iterator, len(todo)) if progress else iterator):
-            done[key] = (result, "same run")
-            if disk:
-                disk.put(key, result)
+    finished = imap_unordered(work, list(todo.items()), options.jobs)
+    for key, result in (progress(finished, len(todo)) if progress else finished):
+        done[key] = (result, "same run")
+        if disk:
+            disk.put(key, result)
     return {job: relabel(done[key][0], jobs[job][0].id, done[key][1])
             for job, key in keys.items()}
 
@@ -250,17 +295,17 @@ def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
     availability = {name: get_backend(name).availability() for name in options.backends}
     prepared: dict[str, PreparedData] = {}
     problems = []
-    for _, spec in specs:
+    for path, spec in specs:
         try:
             prepared[spec.id] = prepare_data(spec, options.data_dir)
         except DataPreparationError as e:
-            problems.append(str(e))
+            problems.append(f"{path}: {e}" if path else str(e))
     if problems:
         raise DataPreparationError("\n".join(problems))
     key_problems = [f"{path or spec.id}: {p}" for path, spec in specs
                     for p in reference_key_problems(spec, prepared[spec.id].frame)]
     if key_problems:
-        raise SpecError(None, key_problems)
+        raise SpecError.several(key_problems)
 
     results = fit_all(specs, options, prepared, progress)
     bridges = fit_jobs(bridge_jobs(specs, results, options.backends), options, prepared, progress)

@@ -11,15 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, FiniteFloat, ValidationError,
                       field_validator, model_validator)
 
 from harness.estimator import Estimator, EstimatorError
+from harness.filenames import output_names
 from harness.formula import FormulaError, ModelFormula, parse_formula
 from harness.names import check_name
 from harness.options import (ColumnName, Lme4Options, NativeOptions, Optimizer, StataOptions,
                              lme4_problems, native_problems, r_function)
+from harness.safeyaml import YamlError
+from harness.safeyaml import load_file as load_yaml_file
 
 BACKEND_NAMES = ("native", "lme4", "stata")
 Family = Literal["gaussian", "binomial", "poisson", "ordinal", "multinomial"]
@@ -41,6 +43,13 @@ class SpecError(ValueError):
         self.path = str(path) if path else "<spec>"
         self.problems = problems
         super().__init__(f"{self.path}: " + "; ".join(problems))
+
+    @classmethod
+    def several(cls, problems: list[str]) -> "SpecError":
+        """The problems of several files, each of which already names its file: one a line."""
+        err = cls(None, problems)
+        err.args = ("\n".join(problems),)
+        return err
 
 
 class Strict(BaseModel):
@@ -505,20 +514,25 @@ def parse_spec(data: Any, path: str | Path | None = None) -> Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
+    """Read and validate one spec file; every problem is a :class:`SpecError` naming the file.
+
+    The YAML is read within the bounds of :mod:`harness.safeyaml` (file size, aliases, expanded
+    size), because a spec is often someone else's text.
+    """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise SpecError(path, [f"not valid YAML: {e}"]) from None
-    except OSError as e:
-        raise SpecError(path, [f"cannot read: {e.strerror}"]) from None
+        data = load_yaml_file(path)
+    except YamlError as e:
+        raise SpecError(path, [str(e).removeprefix(f"{path}: ")]) from None
     return parse_spec(data, path)
 
 
 def load_specs(paths: list[str | Path]) -> list[tuple[Path, Spec]]:
     """Load specs from files and folders (recursively, ``*.yaml``/``*.yml``), sorted by path.
 
-    Every broken spec is reported, not just the first; duplicated ids are an error.
+    Every broken spec is reported, not just the first. Two specs may not share an id, nor ids
+    that would write the same file (a report page, a results folder, a stored Stata result:
+    ``a/b`` and ``a_b`` both become ``a_b.html``), because one would silently replace the other.
     """
     files: list[Path] = []
     for p in map(Path, paths):
@@ -534,11 +548,26 @@ def load_specs(paths: list[str | Path]) -> list[tuple[Path, Spec]]:
             specs.append((f, load_spec(f)))
         except SpecError as e:
             problems.append(str(e))
-    ids: dict[str, Path] = {}
-    for f, s in specs:
-        if s.id in ids:
-            problems.append(f"{f}: id '{s.id}' is already used by {ids[s.id]}")
-        ids[s.id] = f
+    problems += id_collisions(specs)
     if problems:
-        raise SpecError(None, problems)
+        raise SpecError.several(problems)
     return specs
+
+
+def id_collisions(specs: list[tuple[Path, Spec]]) -> list[str]:
+    """Specs whose ids are equal or map to the same output file name (see harness/filenames)."""
+    problems = []
+    seen: dict[str, tuple[Path, str]] = {}
+    for f, s in specs:
+        for kind, name in output_names(s.id).items():
+            other = seen.get(f"{kind}:{name.casefold()}")
+            if other is None:
+                seen[f"{kind}:{name.casefold()}"] = (f, s.id)
+                continue
+            if other[1] == s.id:
+                problems.append(f"{f}: id '{s.id}' is already used by {other[0]}")
+            else:
+                problems.append(f"{f}: id '{s.id}' and id '{other[1]}' of {other[0]} would "
+                                f"write the same {kind} {name!r}; rename one of them")
+            break
+    return problems

@@ -152,6 +152,10 @@ class Lme4Backend(Backend):
         """Stop every R worker this process started (they are restarted on demand)."""
         client.POOL.close()
 
+    def interrupt(self) -> int:
+        """Kill every R worker now, mid-fit or not (they are restarted on demand)."""
+        return client.POOL.kill()
+
     # ---- fitting ------------------------------------------------------------------------------
     def fit(self, job: FitJob) -> FitResult:
         spec, model = job.spec, job.model

@@ -19,7 +19,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from backends.lme4.protocol import DeadlineReader, ProtocolEOF, ProtocolTimeout, write_message
+from backends.lme4.protocol import (PARENT_ENV, DeadlineReader, ProtocolEOF, ProtocolTimeout,
+                                    write_message)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 120.0
@@ -93,10 +94,14 @@ class RWorker:
         self.stop()
         self.stderr_file = tempfile.TemporaryFile(prefix="mlm-harness-r-worker-")
         t0 = time.perf_counter()
+        # A session of its own: a Ctrl-C at the terminal reaches the harness only, which then
+        # kills the worker (harness/interrupt.py); the worker exits by itself when the harness
+        # dies (backends/lme4/worker.py, exit_with_parent).
         self.proc = subprocess.Popen(
             [self.python, "-m", "backends.lme4.worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.stderr_file, env=worker_env(), cwd=REPO_ROOT,
-            close_fds=True)
+            stdout=subprocess.PIPE, stderr=self.stderr_file,
+            env={**worker_env(), PARENT_ENV: str(os.getpid())}, cwd=REPO_ROOT, close_fds=True,
+            start_new_session=True)
         try:
             hello, _ = self._read(self.startup_timeout, starting=True)
         except WorkerError as e:
@@ -225,6 +230,13 @@ class WorkerPool:
     def close(self) -> None:
         for w in self.workers():
             w.stop()
+
+    def kill(self) -> int:
+        """Kill every live worker at once (an interrupted run); returns how many were alive."""
+        alive = [w for w in self.workers() if w.alive]
+        for w in alive:
+            w.kill()
+        return len(alive)
 
 
 POOL = WorkerPool()

@@ -19,6 +19,7 @@ import time
 from typing import IO, Any
 
 _LEN = struct.Struct(">I")
+PARENT_ENV = "MLMH_WORKER_PARENT_PID"  # the caller's pid: the worker exits when it is gone
 
 
 class ProtocolTimeout(Exception):

@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from backends.lme4.protocol import ProtocolEOF, read_message_blocking, write_message
+from backends.lme4.protocol import PARENT_ENV, ProtocolEOF, read_message_blocking, write_message
 
 EXTRACT_R = Path(__file__).with_name("extract.R")
+PARENT_POLL_S = 0.2
+EXIT_ORPHANED = 3
 _VERSIONS_R = """
 local({
   v <- function(p) tryCatch(as.character(utils::packageVersion(p)), error = function(e) NA_character_)
@@ -194,7 +197,30 @@ def _r_error_text(e: BaseException, console: list[str]) -> str:
     return f"{type(e).__name__}: {text}"
 
 
+def exit_with_parent(parent: int, interval: float = PARENT_POLL_S) -> None:
+    """Exit at once when the caller is gone, however it died (kill -9 included).
+
+    A worker in the middle of a fit reads nothing from its stdin, so it would not notice the
+    caller's end until the fit finished (a census model: minutes, 4.6 GB); a SIGKILLed caller
+    never gets to kill it. A daemon thread polls the parent pid instead: when the caller dies
+    the worker is re-parented and ``getppid()`` changes. R runs with the GIL released (rpy2
+    calls R through cffi), so the thread gets to run while R computes; measured: the worker is
+    gone 0.08-0.15 s after ``kill -9`` of its caller in the middle of a fit (tests/test_faults.py). Linux's
+    PR_SET_PDEATHSIG is not used: it fires when the *thread* that started the worker ends, and
+    workers outlive the fit threads that start them (client.WorkerPool adopts them).
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
+    parent = os.environ.get(PARENT_ENV)
+    if parent and parent.isdigit():
+        exit_with_parent(int(parent))
     # Keep the real stdout for the protocol; everything else that writes to fd 1 goes to stderr.
     proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)

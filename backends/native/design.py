@@ -15,6 +15,8 @@ Rules that make the answers line up with lme4:
   labels printed as R prints them, the reference level first) and R's treatment contrasts or
   indicators; ``I()``, ``log``, ``exp``, ``sqrt``, ``poly`` and ``scale`` are computed as R
   computes them; every column carries R's name;
+* columns aliased with the ones before them are dropped, as lme4 drops them, and named in
+  :meth:`Design.warnings` (:mod:`backends.native.rank`);
 * grouping-factor levels are R's labels, ``a:b`` interactions are labelled ``"1:2"``.
 """
 
@@ -29,6 +31,7 @@ from harness.formula import ModelFormula, RandomTerm, parse_formula
 
 from .model_matrix import ModelMatrixError, evaluate, model_matrix
 from .names import level_labels
+from .rank import aliased_warning, drop_aliased
 
 
 class DesignError(ValueError):
@@ -79,6 +82,7 @@ class Design:
     row_index: pd.Index
     nobs_dropped: int = 0
     categorical: list[str] = field(default_factory=list)
+    aliased: list[str] = field(default_factory=list)  # columns dropped by rank.drop_aliased
 
     @property
     def n(self) -> int:
@@ -87,6 +91,12 @@ class Design:
     @property
     def p(self) -> int:
         return self.X.shape[1]
+
+    def warnings(self) -> list[str]:
+        """What building the design did to the data, for every estimator's diagnostics."""
+        out = [f"{self.nobs_dropped} row(s) with missing values were dropped"] \
+            if self.nobs_dropped else []
+        return out + ([aliased_warning(self.aliased)] if self.aliased else [])
 
 
 def build_design(formula: str | ModelFormula, data: pd.DataFrame,
@@ -124,11 +134,13 @@ def build_design(formula: str | ModelFormula, data: pd.DataFrame,
                                                     dict(reference or {}))
     except ModelMatrixError as e:
         raise DesignError(str(e)) from None
+    X, x_names, aliased = drop_aliased(X, x_names)
     frame = data.loc[complete]
     y = _numeric(frame[mf.response], mf.response)
     blocks = _factor_blocks(mf.random, frame)
     return Design(formula=mf, y=y, X=np.ascontiguousarray(X), x_names=x_names, factors=blocks,
-                  row_index=frame.index, nobs_dropped=dropped, categorical=used_categorical)
+                  row_index=frame.index, nobs_dropped=dropped, categorical=used_categorical,
+                  aliased=aliased)
 
 
 def auxiliary_columns(design: Design, data: pd.DataFrame,

@@ -15,7 +15,8 @@ import numpy as np
 
 from .blas import single_threaded_blas
 from .blocked import BlockedSystem
-from .design import Design
+from .design import Design, DesignError
+from .levels import refusal
 from .objective import Factorization, LmmSystem, profiled_deviance
 from .optimizer import OptimResult, Polished, minimize_bobyqa, newton_polish
 from .single import SingleFactorSystem
@@ -81,6 +82,9 @@ def fit_design(design: Design, reml: bool = True, path: Path = "auto",
 def _fit_design(design: Design, reml: bool, path: Path, theta0: np.ndarray | None,
                 check: bool) -> LmmFit:
     t0 = time.perf_counter()
+    refused = refusal(design, "lmer")
+    if refused:
+        raise DesignError(refused)
     layout = ThetaLayout.for_factors(design.factors)
     system = make_system(design, layout, path)
     f = objective_function(system, design.n, reml)
@@ -140,8 +144,7 @@ def run_checks(pol: Polished, opt: OptimResult, layout: ThetaLayout, design: Des
         warnings.append("the Hessian of the objective over the free covariance parameters is not "
                         f"positive definite (smallest eigenvalue {min_ev:.3g}): the optimum may "
                         "be a saddle point or the model weakly identified")
-    if design.nobs_dropped:
-        warnings.append(f"{design.nobs_dropped} row(s) with missing values were dropped")
+    warnings.extend(design.warnings())
     return Checks(max_grad, grad, at_bound, pd_ok, min_ev, singular, warnings)
 
 

@@ -34,7 +34,7 @@ from scipy.special import ndtri
 from harness.estimator import Estimator
 from harness.results import Diagnostics, FitResult, Parameter, Provenance, Statistics
 
-from .design import Design, DesignError, auxiliary_columns, build_design, group_codes
+from .design import Design, auxiliary_columns, build_design, group_codes
 from .glmm.families import Cumulative, make_family, ordinal_response
 
 FAMILIES = ("binomial", "poisson", "ordinal")
@@ -96,6 +96,7 @@ class GlmResult:
             se_kind = f"CR1 cluster-robust sandwich by {self.cluster} (G/(G-1))"
         diag = Diagnostics(
             converged=self.converged, singular=False, max_abs_gradient=self.max_abs_gradient,
+            warnings=self.design.warnings(),
             optimizer="Newton-Raphson (ordinal) / Fisher scoring (IRLS)",
             evaluations=self.iterations,
             messages=list(self.messages) + [
@@ -158,8 +159,6 @@ def _fit_glm(design: Design, family: str, link: str, trials: np.ndarray | None,
         eta = qlogis(mu0) if link == "logit" else ndtri(mu0)
     else:
         eta = np.log(y + 0.1)                            # glm's mustart = y + 0.1
-    if np.linalg.matrix_rank(X) < p:
-        raise DesignError("the fixed-effects design is rank deficient")
 
     def total(eta: np.ndarray) -> float:
         return float(np.sum(fam.loglik(eta)))
@@ -236,12 +235,11 @@ def _ordinal_parts(fam: Cumulative, X: np.ndarray, yk: np.ndarray, K: int, beta:
 
 def _fit_ordinal(design: Design, link: str, off: np.ndarray, tol: float,
                  max_iter: int) -> GlmResult:
-    X, x_names, codes, thr_names = ordinal_response(design.X, list(design.x_names), design.y)
+    X, x_names, codes, thr_names, aliased = ordinal_response(design.X, list(design.x_names),
+                                                             design.y)
+    design.aliased += aliased
     yk = codes.astype(np.int64)
     K = len(thr_names) + 1
-    if X.shape[1] and np.linalg.matrix_rank(np.hstack([np.ones((X.shape[0], 1)), X])) \
-            < X.shape[1] + 1:
-        raise DesignError("the fixed-effects design is rank deficient")
     fam = make_family("ordinal", link, codes, ncat=K)
     p = X.shape[1]
     cum = np.cumsum(np.bincount(yk, minlength=K))[:-1] / yk.size

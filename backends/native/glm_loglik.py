@@ -38,7 +38,7 @@ class GlmLikelihood:
         extra = auxiliary_columns(design, data, trials=trials, offset=offset)
         X, x_names, y, thr = design.X, list(design.x_names), design.y, []
         if model.family == "ordinal":
-            X, x_names, y, thr = ordinal_response(X, x_names, y)
+            X, x_names, y, thr, _ = ordinal_response(X, x_names, y)
         fam = make_family(model.family, model.resolved_link, y, extra.get("trials"),
                           len(thr) + 1)
         return cls(X, extra.get("offset", np.zeros(design.n)), fam, x_names, thr)

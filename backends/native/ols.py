@@ -19,7 +19,8 @@ import pandas as pd
 from scipy.linalg import solve_triangular
 
 from harness.estimator import Estimator
-from harness.results import FitResult, Parameter, Provenance, Statistics, residual_parameters
+from harness.results import (Diagnostics, FitResult, Parameter, Provenance, Statistics,
+                             residual_parameters)
 
 from .design import Design, build_design, group_codes
 
@@ -67,7 +68,9 @@ class OlsResult:
                            aic=-2 * ll + 2 * self.df, bic=-2 * ll + math.log(n) * self.df,
                            df=self.df, nobs_dropped=self.design.nobs_dropped)
         result = FitResult(spec_id=spec_id, backend="native", parameters=params,
-                           statistics=stats, provenance=provenance or Provenance(backend="native"))
+                           statistics=stats,
+                           diagnostics=Diagnostics(warnings=self.design.warnings()),
+                           provenance=provenance or Provenance(backend="native"))
         return result.set_estimator(Estimator(self.method, se="CR1" if self.cluster else "model",
                                               cluster=self.cluster))
 

@@ -28,12 +28,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from backends.base import Availability, Backend, FitJob
-from backends.stata.execution import StataInstall, StataRunError, detect, run_batch, run_live
+from backends.stata.execution import (StataInstall, StataRunError, detect, run_batch, run_live,
+                                      stop_batches)
 from backends.stata.mapping import record_to_result
 from backends.stata.render import (StataRenderError, data_reference, model_do, plan, show_do,
                                    unsupported_reason)
-from backends.stata.stored import (fingerprint_mismatch, load_stored, stored_dir, stored_ids,
-                                   stored_path)
+from backends.stata.stored import (StoredResultError, fingerprint_mismatch, load_stored,
+                                   stored_dir, stored_ids, stored_path)
 from harness.results import FitResult
 from harness.options import StataOptions
 from harness.spec import Model, Spec
@@ -103,6 +104,10 @@ class StataBackend(Backend):
                      f"{stored_path(spec.id).name} (backends/stata/stored)")
         return text
 
+    def interrupt(self) -> int:
+        """Kill the batch Stata processes in progress (pystata runs in-process: nothing)."""
+        return stop_batches()
+
     # ---- fitting -------------------------------------------------------------------------
     def fit(self, job: FitJob) -> FitResult:
         spec = job.spec
@@ -150,7 +155,10 @@ class StataBackend(Backend):
         return result
 
     def _stored(self, spec: Spec, job: FitJob, inst: StataInstall) -> FitResult:
-        found = load_stored(spec.id)
+        try:
+            found = load_stored(spec.id)
+        except StoredResultError as e:
+            return FitResult.failed(spec.id, self.name, "error", str(e))
         if found is None:
             if inst.licence_failure or (inst.mode in ("live", "batch") and inst.problem):
                 return FitResult.failed(spec.id, self.name, "error",

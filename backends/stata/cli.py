@@ -11,6 +11,7 @@ Wiring (in harness/cli.py)::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                                       "ONE results file")
     e.add_argument("paths", nargs="*", type=Path, help="spec files or folders (default: specs/)")
     e.add_argument("--out", type=Path, required=True, help="the do-file to write")
+    e.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     e.add_argument("--results", default="mlmh_stata_results.txt",
                    help="results file the do-file writes (relative to Stata's working folder)")
     e.add_argument("--data-dir", type=Path, default=None, help="datasets here (to hash them)")
@@ -41,6 +43,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a temporary file beside it, then a rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def handle(args: argparse.Namespace) -> int:
     from backends.stata.render import StataRenderError
     from backends.stata.results_file import ResultsFileError
@@ -49,11 +61,15 @@ def handle(args: argparse.Namespace) -> int:
 
     try:
         if args.stata_command == "export":
+            if args.out.exists() and not args.overwrite:
+                print(f"mlm-harness stata: error: {args.out} exists; pass --overwrite to replace "
+                      "it, or choose another --out (nothing was written)", file=sys.stderr)
+                return 2
             specs = [s for _, s in load_specs(args.paths or [DEFAULT_SPECS])
                      if args.include_optional or "optional" not in s.tags]
             text = export_do(specs, results_file=args.results, data_dir=args.data_dir,
                              stata_data_dir=args.stata_data_dir)
-            args.out.write_text(text)
+            write_atomically(args.out, text)
             n = text.count('file write mlmh_fh "model"')
             print(f"wrote {args.out}: {n} model(s); run it in Stata 15+ (do {args.out.name}), "
                   f"then: mlm-harness stata import {args.results}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,8 @@ EXECUTABLES = ("stata-mp", "stata-se", "stata")
 LICENCE = re.compile(r"licen[cs]e|not\s+licensed|serial number|authori[sz]ation", re.I)
 STATA_ERROR = re.compile(r"^r\((\d+)\);\s*$", re.M)
 _LOCK = threading.Lock()  # one Stata session (pystata) at a time
+_BATCHES: set[subprocess.Popen[str]] = set()  # batch Stata processes running now
+_BATCHES_LOCK = threading.Lock()
 
 
 class StataRunError(RuntimeError):
@@ -124,6 +127,42 @@ def _probe_do(results: Path) -> str:
         f"file close {HANDLE}", ""])
 
 
+def _run_tracked(cmd: list[str], cwd: Path, timeout: float | None
+                 ) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run`` whose process :func:`stop_batches` can kill from another thread."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    with _BATCHES_LOCK:
+        _BATCHES.add(proc)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:  # a timeout, or the harness interrupted in this thread
+        _kill(proc)
+        proc.communicate()
+        raise
+    finally:
+        with _BATCHES_LOCK:
+            _BATCHES.discard(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    """Kill the batch process and whatever it started (it leads its own session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def stop_batches() -> int:
+    """Kill every batch Stata this process is running (the run was interrupted)."""
+    with _BATCHES_LOCK:
+        running = [p for p in _BATCHES if p.poll() is None]
+    for p in running:
+        _kill(p)
+    return len(running)
+
+
 def run_batch(exe: str, do_text: str, workdir: Path, name: str = "model",
               timeout: float | None = None) -> tuple[dict[str, StataRecord], str]:
     """Run ``exe -b do <name>.do`` in ``workdir``; return the results file's records and the log.
@@ -136,8 +175,7 @@ def run_batch(exe: str, do_text: str, workdir: Path, name: str = "model",
     do_text = do_text.replace("@RESULTS@", str(results))
     do_path.write_text(do_text)
     try:
-        proc = subprocess.run([exe, "-b", "do", do_path.name], cwd=workdir, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = _run_tracked([exe, "-b", "do", do_path.name], workdir, timeout)
     except FileNotFoundError:
         raise StataRunError(f"cannot run {exe}: no such program") from None
     except subprocess.TimeoutExpired:

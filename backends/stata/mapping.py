@@ -29,7 +29,8 @@ from backends.stata.results_file import StataRecord
 from harness.estimator import Estimator
 from harness.rsyntax import r_name
 from harness.results import (Diagnostics, FitResult, Parameter, Provenance, RandomEffect,
-                             Statistics, residual_parameters, variance_parameters)
+                             Statistics, residual_parameters, result_problems,
+                             variance_parameters)
 
 _LNS = re.compile(r"^lns(\d+)_(\d+)_(\d+)$")
 _ATR = re.compile(r"^atr(\d+)_(\d+)_(\d+)_(\d+)$")
@@ -161,6 +162,9 @@ def _mixed_random(record: StataRecord, layout: Layout, warnings: list[str]
     for full, eq, i, j, value in atrs:
         part = groups.setdefault(eq.group, GroupPart())
         a, b = eq.effects[i - 1], eq.effects[j - 1]
+        if a not in part.sds or b not in part.sds:  # record_to_result rejects the block
+            warnings.append(f"e(b) column {full} correlates effects without a variance")
+            continue
         r = math.tanh(value)
         dr = 1 - r * r
         pair = frozenset((a, b))
@@ -216,6 +220,9 @@ def _me_random(record: StataRecord, layout: Layout, warnings: list[str]
         g = f1[0]
         part = groups.setdefault(g, GroupPart())
         a, b = f1[1], f2[1]
+        if a not in part.sds or b not in part.sds:  # record_to_result rejects the block
+            warnings.append(f"e(b) column {full} is a covariance of effects without a variance")
+            continue
         pair = frozenset((a, b))
         sa, sb = part.sds[a], part.sds[b]
         va, vb = sa.value ** 2, sb.value ** 2
@@ -320,6 +327,12 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
                              f"{layout.command_line()}")
         r.provenance = prov
         return r
+    problems = record.problems + _layout_mismatches(record, layout)
+    if problems:
+        r = FitResult.failed(record.spec_id, backend, "error",
+                             "the Stata results cannot be used: " + "; ".join(problems))
+        r.provenance = prov
+        return r
     if not record.b:
         r = FitResult.failed(record.spec_id, backend, "error",
                              "the Stata results have no e(b): the model was not estimated "
@@ -370,6 +383,14 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
         groups, resid = _xt_random(record, layout, warnings, messages)
     else:
         groups = {}
+    lost = [f"{g}/{n}" for g, names in layout.group_names.items() for n in names
+            if n not in groups.get(g, GroupPart()).sds]
+    if lost:
+        r = FitResult.failed(record.spec_id, backend, "error",
+                             f"the Stata results for the model on line {record.line} have no "
+                             f"variance for {', '.join(lost)}, which its layout names")
+        r.provenance = prov
+        return r
     known = {"lnsig_e", "lnsig2u"} | {split_name(k)[0] for k in record.b if _LNS.match(split_name(k)[0])
                             or _ATR.match(split_name(k)[0])}
     for full in record.b:
@@ -420,4 +441,24 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
     ranef = [RandomEffect(g, lvl, term, est, se) for g, term, lvl, est, se in record.re]
     result = FitResult(spec_id=record.spec_id, backend=backend, status="ok", parameters=params,
                        statistics=stats, random_effects=ranef, diagnostics=diag, provenance=prov)
-    return result.set_estimator(Estimator.parse(layout.method_label))
+    result.set_estimator(Estimator.parse(layout.method_label))
+    problems = result_problems(result.to_dict())
+    if problems:  # never an ok fit with a number that is not one
+        r = FitResult.failed(record.spec_id, backend, "error",
+                             f"the Stata results for the model on line {record.line} cannot be "
+                             "used: " + "; ".join(problems))
+        r.provenance = prov
+        return r
+    return result
+
+
+def _layout_mismatches(record: StataRecord, layout: Layout) -> list[str]:
+    """Names in the results that contradict the layout they carry (an edited or mixed file)."""
+    out = []
+    if layout.spec_id != record.spec_id:
+        out.append(f"line {record.line}: the block is for model {record.spec_id!r} but its "
+                   f"layout is for {layout.spec_id!r}")
+    depvar = record.macros.get("depvar")
+    if depvar and depvar.split()[0] != layout.depvar:
+        out.append(f"the block's e(depvar) is {depvar!r}, but its layout fits {layout.depvar!r}")
+    return out

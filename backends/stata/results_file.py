@@ -51,6 +51,10 @@ class StataRecord:
     ngroups: dict[str, int] = field(default_factory=dict)
     re: list[tuple[str, str, str, float, float | None]] = field(default_factory=list)
     complete: bool = False
+    line: int = 0  # of the block's 'model' line
+    #: values that cannot be used, with their line ("line 12: e(b) column lrt is missing");
+    #: a record with problems is imported as an error, never as an ok fit
+    problems: list[str] = field(default_factory=list)
 
     def cov(self, a: str, b: str) -> float | None:
         v = self.V.get((a, b), self.V.get((b, a)))
@@ -58,14 +62,25 @@ class StataRecord:
 
 
 def number(text: str) -> float | None:
-    """A Stata number as written by ``%21.0g``: ``.`` (and ``.a``...) is missing."""
+    """A Stata number as written by ``%21.0g``: ``.`` (and ``.a`` ... ``.z``) is missing.
+
+    Anything else must be a finite number: Stata never writes ``nan`` or ``inf``, so such text
+    means the file was not written by Stata (or was edited) and raises ValueError.
+    """
     t = text.strip()
     if t == "" or t.startswith("."):
         if t[1:2].isdigit():  # ".5" is a number in Stata's display
             return float(t)
-        return None
-    v = float(t)
-    return v if math.isfinite(v) else None
+        if t in ("", ".") or (len(t) == 2 and t[1].isalpha() and t[1].islower()):
+            return None
+        raise ValueError(f"{t!r} is not a number nor one of Stata's missing values (. .a-.z)")
+    try:
+        v = float(t)
+    except ValueError:
+        raise ValueError(f"{t!r} is not a number") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{t!r} is not a finite number (Stata writes '.' for missing)")
+    return v
 
 
 def level_label(text: str) -> str:
@@ -110,7 +125,10 @@ def parse_results(text: str, name: str = "<results>") -> dict[str, StataRecord]:
         kind = f[0].strip()
         try:
             if kind == "model":
-                cur = StataRecord(spec_id=f[1].strip())
+                cur = StataRecord(spec_id=f[1].strip(), line=n)
+                if cur.spec_id in records:
+                    raise ResultsFileError(f"a second block for model {cur.spec_id!r} (the "
+                                           f"first starts on line {records[cur.spec_id].line})")
                 records[cur.spec_id] = cur
                 continue
             if cur is None:
@@ -124,17 +142,22 @@ def parse_results(text: str, name: str = "<results>") -> dict[str, StataRecord]:
             elif kind == "macro":
                 cur.macros[f[1].strip()] = f[2].strip() if len(f) > 2 else ""
             elif kind == "scalar":
-                cur.scalars[f[1].strip()] = number(f[2])
+                cur.scalars[f[1].strip()] = _value(cur, n, f"scalar {f[1].strip()}", f[2])
             elif kind == "b":
-                v = number(f[2])
+                known = len(cur.problems)
+                v = _value(cur, n, f"e(b) column {f[1].strip()}", f[2])
+                if v is None and len(cur.problems) == known:
+                    cur.problems.append(f"line {n}: e(b) column {f[1].strip()} is missing; "
+                                        "Stata always estimates every column it reports")
                 cur.b[f[1].strip()] = math.nan if v is None else v
             elif kind == "V":
-                v = number(f[3])
+                v = _value(cur, n, f"e(V)[{f[1].strip()}, {f[2].strip()}]", f[3])
                 cur.V[(f[1].strip(), f[2].strip())] = math.nan if v is None else v
             elif kind == "ngroups":
                 cur.ngroups[f[1].strip()] = int(float(f[2]))
             elif kind == "re":
-                est, se = number(f[4]), number(f[5])
+                what = f"random effect {f[1].strip()}/{f[2].strip()}/{f[3].strip()}"
+                est, se = _value(cur, n, what, f[4]), _value(cur, n, f"SE of {what}", f[5])
                 if est is not None:
                     cur.re.append((f[1].strip(), f[2].strip(), level_label(f[3]), est, se))
             elif kind == "end":
@@ -145,6 +168,16 @@ def parse_results(text: str, name: str = "<results>") -> dict[str, StataRecord]:
         except (IndexError, ValueError) as e:
             raise ResultsFileError(f"{name}, line {n}: cannot read {line[:80]!r} ({e})") from None
     return records
+
+
+def _value(record: StataRecord, line: int, what: str, text: str) -> float | None:
+    """A number of a record; text that is neither a number nor a missing value is recorded as
+    a problem of that record (with its line) and read as missing."""
+    try:
+        return number(text)
+    except ValueError as e:
+        record.problems.append(f"line {line}: {what}: {e}")
+        return None
 
 
 def write_results(records: list[StataRecord]) -> str:

@@ -27,7 +27,8 @@ from backends.stata.mapping import record_to_result
 from backends.stata.render import (DATA_MACRO, StataRenderError, data_reference,
                                    model_fingerprint, plan, stata_path, suite_do)
 from backends.stata.results_file import read_results
-from harness.results import FitResult
+from harness.filenames import stored_stem
+from harness.results import FitResult, result_problems
 from harness.spec import Spec
 from harness.statasyntax import stata_comment
 
@@ -42,7 +43,7 @@ def stored_dir() -> Path:
 
 
 def stored_path(spec_id: str, folder: Path | None = None) -> Path:
-    return (folder or stored_dir()) / (spec_id.replace("/", "__") + ".json")
+    return (folder or stored_dir()) / (stored_stem(spec_id) + ".json")
 
 
 def save_stored(result: FitResult, model: dict[str, Any] | None, folder: Path | None = None,
@@ -57,12 +58,32 @@ def save_stored(result: FitResult, model: dict[str, Any] | None, folder: Path | 
     return path
 
 
+class StoredResultError(ValueError):
+    """A stored result file that cannot be used; the message names the file and the problems."""
+
+
 def load_stored(spec_id: str, folder: Path | None = None) -> tuple[FitResult, dict[str, Any]] | None:
-    """(result, raw JSON) stored for ``spec_id``, or None when there is none."""
+    """(result, raw JSON) stored for ``spec_id``, or None when there is none.
+
+    The file is validated first (harness.results.result_problems: finite numbers, required
+    fields, status ok, and the spec id it is named after); a file that fails raises
+    :class:`StoredResultError` instead of becoming an ok fit.
+    """
     path = stored_path(spec_id, folder)
     if not path.is_file():
         return None
-    raw = json.loads(path.read_text())
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise StoredResultError(f"{path}: cannot be read as JSON ({e})") from None
+    problems = result_problems(raw)
+    if isinstance(raw, dict) and raw.get("spec_id") != spec_id:
+        problems.append(f"it is for spec {raw.get('spec_id')!r}, not {spec_id!r}")
+    if problems:
+        raise StoredResultError(f"{path} is not a usable stored Stata result: "
+                                + "; ".join(problems[:5])
+                                + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+                                + "; import it again (mlm-harness stata import) or delete it")
     return FitResult.from_dict(raw), raw
 
 
@@ -74,7 +95,7 @@ def stored_ids(folder: Path | None = None) -> list[str]:
     for p in sorted(folder.glob("*.json")):
         try:
             out.append(json.loads(p.read_text())["spec_id"])
-        except (ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):  # not a stored result
             continue
     return out
 

@@ -22,7 +22,7 @@ from harness.rsyntax import r_name
 
 from .errors import FormulaError
 from .parser import parse
-from .syntax import Bar, Column, One, Sum, Zero
+from .syntax import Bar, Column, FactorCall, One, Sum, Zero
 from .terms import FixedTerms, expand
 
 
@@ -91,6 +91,11 @@ class ModelFormula:
         return f"{r_name(self.response)} ~ {self.rhs_to_r()}"
 
     lme4 = to_r
+
+    def factor_variables(self) -> set[str]:
+        """Columns the fixed part wraps in ``factor()`` or ``C()``: categorical whatever the
+        type of their column."""
+        return {v.column for v in self.terms.variables if isinstance(v, FactorCall)}
 
     def variables(self) -> set[str]:
         """Column names the model uses (response, fixed-part variables, slopes, groups)."""

@@ -260,3 +260,24 @@ def test_real_stata_reproduces_talk4_block_c(data_dir: Path) -> None:  # pragma:
             continue
         est = float(v["estimate"])
         assert p[key].estimate == pytest.approx(est, abs=0.5 * 10 ** -len(v["estimate"].split(".")[1]))
+
+
+def test_an_interrupt_kills_a_batch_stata_in_progress(tmp_path: Path) -> None:
+    """Batch Stata runs in its own session (a terminal Ctrl-C reaches the harness only), so the
+    harness kills it when interrupted: stop_batches() from another thread ends run_batch now."""
+    import threading
+    import time
+
+    from backends.stata.execution import StataRunError, run_batch, stop_batches
+
+    exe = tmp_path / "slow-stata"
+    exe.write_text("#!/bin/sh\nsleep 60 & wait\n")  # the child proves the whole group is killed
+    exe.chmod(0o755)
+    killed: list[int] = []
+    timer = threading.Timer(0.5, lambda: killed.append(stop_batches()))
+    timer.start()
+    t0 = time.monotonic()
+    with pytest.raises(StataRunError, match="produced no results"):
+        run_batch(str(exe), "* nothing", tmp_path)
+    assert time.monotonic() - t0 < 10 and killed == [1]
+    assert stop_batches() == 0

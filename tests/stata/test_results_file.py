@@ -63,12 +63,31 @@ def test_round_trip_through_writer() -> None:
     ("hello\n", "not a mlm-harness"),
     ("mlmh-stata-results\t9\n", "version 9"),
     ("mlmh-stata-results\t1\nb\tx\t1\n", "before any 'model'"),
-    ("mlmh-stata-results\t1\nmodel\tm\nscalar\tN\tabc\n", "line 3"),
     ("mlmh-stata-results\t1\nmodel\tm\nbogus\t1\n", "unknown field"),
+    ("mlmh-stata-results\t1\nmodel\tm\nrc\t0\nmodel\tm\n", "second block for model 'm'"),
 ])
 def test_bad_files_say_what_is_wrong(text: str, match: str) -> None:
     with pytest.raises(ResultsFileError, match=match):
         parse_results(text)
+
+
+@pytest.mark.parametrize("line,problem", [
+    ("scalar\tN\tabc", "line 3: scalar N: 'abc' is not a number"),
+    ("b\tgcse:lrt\tnan", "line 3: e(b) column gcse:lrt: 'nan' is not a finite number"),
+    ("b\tgcse:lrt\tinf", "line 3: e(b) column gcse:lrt: 'inf' is not a finite number"),
+    ("b\tgcse:lrt\t.", "line 3: e(b) column gcse:lrt is missing"),
+    ("V\tgcse:lrt\tgcse:lrt\t-inf", "line 3: e(V)[gcse:lrt, gcse:lrt]: '-inf' is not a finite"),
+    ("re\tschool\tlrt\t1\tNaN\t.1", "line 3: random effect school/lrt/1: 'NaN' is not a"),
+])
+def test_a_value_that_is_not_a_number_is_a_problem_of_its_model_with_its_line(
+        line: str, problem: str) -> None:
+    """Stata writes finite numbers or '.' (missing); anything else means the block cannot be
+    trusted, so it is recorded against that model (which imports as an error) while the other
+    models of the file still import."""
+    recs = parse_results(f"mlmh-stata-results\t1\nmodel\tm\n{line}\nend\tm\n"
+                         "model\tok\nrc\t0\nend\tok\n")
+    assert any(p.startswith(problem) for p in recs["m"].problems), recs["m"].problems
+    assert recs["ok"].problems == []
 
 
 def test_truncated_block_is_not_complete() -> None:

@@ -25,6 +25,7 @@ from scipy.special import expit, gammaln, log_ndtr, ndtr
 
 from ..design import DesignError
 from ..names import level_label
+from ..rank import threshold_columns
 
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
@@ -216,15 +217,16 @@ def make_family(family: str, link: str, y: np.ndarray, trials: np.ndarray | None
 
 
 def ordinal_response(X: np.ndarray, x_names: list[str], y: np.ndarray
-                     ) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+                     ) -> tuple[np.ndarray, list[str], np.ndarray, list[str], list[str]]:
     """A cumulative-link model's pieces from a design: ``X`` without its intercept (the
-    thresholds take its place, as ``ordinal::clm``), the response as category codes ``0..K-1``
-    in sorted order, and clm's threshold names ``"1|2"``, ``"2|3"``..."""
-    keep = [i for i, nm in enumerate(x_names) if nm != "(Intercept)"]
+    thresholds take its place, as ``ordinal::clm``) nor the columns aliased with a constant
+    (:func:`backends.native.rank.threshold_columns`), the response as category codes ``0..K-1``
+    in sorted order, clm's threshold names ``"1|2"``, ``"2|3"``... and the dropped columns'
+    names (for the rank-deficiency warning)."""
+    X, kept, dropped = threshold_columns(X, x_names)
     levels = np.unique(y)
     if levels.size < 2:
         raise DesignError("an ordinal response needs at least two observed categories")
     labels = [level_label(v) for v in levels]
-    return (np.ascontiguousarray(X[:, keep]), [x_names[i] for i in keep],
-            np.searchsorted(levels, y).astype(float),
-            [f"{labels[i]}|{labels[i + 1]}" for i in range(levels.size - 1)])
+    return (X, kept, np.searchsorted(levels, y).astype(float),
+            [f"{labels[i]}|{labels[i + 1]}" for i in range(levels.size - 1)], dropped)

@@ -28,7 +28,9 @@ import pandas as pd
 from scipy.special import logit as qlogis
 from scipy.special import ndtri
 
-from ..design import Design, auxiliary_columns, build_design
+from ..design import Design, DesignError, auxiliary_columns, build_design
+from ..levels import refusal, rule_for
+from ..levels import warnings as grouping_warnings
 from ..optimizer import minimize_bobyqa
 from ..theta import ThetaLayout
 from .aghq import AghqDeviance
@@ -102,11 +104,15 @@ def build_problem(formula: str, data: pd.DataFrame, family: FamilyName, link: st
     design = build_design(formula, data, factors, reference)
     if not design.factors:
         raise ValueError("the formula has no random-effects term; this is the GLMM estimator")
+    refused = refusal(design, rule_for(family))
+    if refused:
+        raise DesignError(refused)
     extra = auxiliary_columns(design, data, trials=trials, offset=offset)
     X, x_names, thr_names = design.X, list(design.x_names), []
     y = design.y
     if family == "ordinal":
-        X, x_names, y, thr_names = ordinal_response(X, x_names, y)
+        X, x_names, y, thr_names, aliased = ordinal_response(X, x_names, y)
+        design.aliased += aliased
     gd = grouped_data(design, y, X=X, trials=extra.get("trials"), offset=extra.get("offset"),
                       compress=compress)
     fam = make_family(family, link, gd.y, gd.trials if trials is not None else None,
@@ -236,7 +242,8 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
         messages.append("random_effects are conditional modes with conditional SDs (as "
                         "glmer's ranef(condVar = TRUE))")
     singular = bool(np.any(layout.diagonal_mask() & (np.abs(theta) < SINGULAR_TOL)))
-    warnings = _warnings(design, final, max_grad, singular, hess_pd)
+    warnings = _warnings(design, final, max_grad, singular, hess_pd) \
+        + grouping_warnings(design, rule_for(family))
     messages.append("max |gradient| is in standard-error units of each parameter")
     return GlmmFit(design=design, problem=prob, family=family, link=link, method=method, x=x,
                    n_theta=nt, x_names=x_names, threshold_names=thr, deviance=value, cov=cov,
@@ -366,6 +373,4 @@ def _warnings(design: Design, opt: Optimum, max_grad: float, singular: bool,
     if hess_pd is False:
         out.append("the Hessian of the deviance is not positive definite at the optimum: the "
                    "standard errors are unreliable")
-    if design.nobs_dropped:
-        out.append(f"{design.nobs_dropped} row(s) with missing values were dropped")
-    return out
+    return out + design.warnings()
