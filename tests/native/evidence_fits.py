@@ -66,7 +66,7 @@ def evidence(s: Spec, backend: str = "native") -> EvidenceModel:
     model = s.model_for(backend)
     key = (s.model_dump_json(), model.model_dump_json())
     if key not in _EVIDENCE:
-        options = s.backends["native"].options if "native" in s.backends else {}
+        options = s.backends["native"].options.given() if "native" in s.backends else {}
         _EVIDENCE[key] = EvidenceModel.build(
             model, prepared(s).frame, sorted(c for c, t in s.columns.items() if t == "factor"),
             trials=options.get("trials"), offset=options.get("offset"))
