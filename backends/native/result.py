@@ -189,7 +189,7 @@ class LmmResult:
     def diagnostics(self) -> Diagnostics:
         fit = self._fit
         return Diagnostics(
-            converged=bool(fit.opt.converged and fit.checks.max_abs_gradient < 1e-2),
+            converged=fit.checks.converged,
             singular=fit.checks.singular,
             max_abs_gradient=fit.checks.max_abs_gradient,
             warnings=list(fit.checks.warnings),
