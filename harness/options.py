@@ -53,7 +53,9 @@ class NativeOptions(Options):
     adaptation: Literal["mode-curvature", "mean-variance"] | None = Field(
         default=None, description="AGHQ adaptation for a scalar random effect (GLMMs)")
     laplace: Literal["glmer", "exact"] | None = Field(
-        default=None, description="glmer's approximate Laplace path (default) or the exact one")
+        default=None, description="exact: the exact Laplace approximation, maximised to the "
+        "optimiser's tolerance (the default when unset); glmer: glmer's approximate PIRLS path, "
+        "to reproduce glmer's numbers digit for digit (binomial/Poisson Laplace and AGHQ)")
     intercept_last: bool | None = Field(
         default=None, description="GLMM parameter order (default true)")
     trials: ColumnName | None = Field(

@@ -22,6 +22,8 @@ from harness.results import (Diagnostics, FitResult, Parameter, Provenance, Rand
 
 from .fit import LmmFit
 from .objective import profiled_deviance, sigma_hat
+from .ranef import by_level
+from .ranef import rows as ranef_rows
 from .theta import sd_and_correlation
 
 
@@ -212,13 +214,7 @@ class LmmResult:
         return rows
 
     def random_effects(self) -> list[RandomEffect]:
-        out = []
-        for f, b, s in zip(self.design.factors, self._modes, self.ranef_se.values()):
-            sd = s.to_numpy()
-            for a, term in enumerate(f.columns):
-                out.extend(RandomEffect(f.name, lvl, term, float(b[j, a]), float(sd[j, a]))
-                           for j, lvl in enumerate(f.levels))
-        return out
+        return ranef_rows(by_level(self.design.factors, self._modes, self._condvars))
 
     def statistics(self) -> Statistics:
         return Statistics(
