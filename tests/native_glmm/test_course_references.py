@@ -134,3 +134,25 @@ def test_census_stata_mvaghq7_key_target():
     assert abs(V[0] - .2134169) < 2e-3 * .0551743
     # and Laplace is measurably worse, as the course shows (lme4 Laplace: -11969.233)
     assert r.stage_deviances["Laplace"] / -2 == pytest.approx(-11969.233, abs=2e-3)
+
+
+def test_census_random_slope_mvaghq2_reports_the_likelihood_of_its_estimates():
+    """lab1.stata1.4.cen_logit_rs/ip2: the reported logLik was -23793.49 for estimates whose
+    MVAGHQ(2) deviance is 47460.86 (the adaptation warm-started from the previous evaluation,
+    and with 2 points its fixed point is not unique), with fixed-effect SEs of 0.0, converged
+    false and a Hessian not positive definite. Now: converged, the deviance re-evaluated by a
+    fresh likelihood at the reported estimates is the reported one, and every SE is finite."""
+    from backends.native.glmm.evidence import GlmmLikelihood
+    from backends.native.glmm.result import to_fit_result
+
+    r = fit_glmm("good_health ~ agegpt + (1 + agegpt | occ_ind_gp)", data.census(), "binomial",
+                 integration="aghq", points=2)
+    assert r.method == "MVAGHQ(2)" and r.converged and r.max_abs_gradient < 1e-4
+    assert r.deviance == pytest.approx(r.stage_deviances["MVAGHQ(2)"], abs=1e-8)
+    assert -r.deviance / 2 == pytest.approx(-23730.4287420, abs=1e-6)     # measured
+    lik = GlmmLikelihood(r.problem, r.x_names, r.threshold_names)
+    dev = lik._deviance(r.estimator, "exact")
+    assert dev(r.theta, r.beta) == pytest.approx(r.deviance, rel=1e-13)
+    res = to_fit_result(r, "ip2")
+    assert res.statistics.loglik == -r.deviance / 2
+    assert all(p.std_error is not None and p.std_error > 0 for p in res.parameters)

@@ -84,6 +84,7 @@ class GlmmFit:
                                      # (MVAGHQ)
     evaluations: int
     failures: list[str]              # why this is not a converged optimum (empty: it is)
+                                     # (the result's warnings are failures + warnings)
     max_abs_gradient: float
     singular: bool
     stage_deviances: dict[str, float]
@@ -223,10 +224,11 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
     else:
         kind = "conditional modes"
         messages.append("random_effects are conditional modes with conditional SDs (as "
-                        "glmer's ranef(condVar = TRUE))")
+                        f"{'clmm' if family == 'ordinal' else 'glmer'}'s "
+                        "ranef(condVar = TRUE))")
     set_thresholds(prob, x, nt, p)
     singular = bool(np.any(layout.diagonal_mask() & (np.abs(x[:nt]) < SINGULAR_TOL)))
-    warnings = _warnings(design, singular, failures, cov)
+    warnings = _warnings(design, singular, cov)
     messages.append("max |gradient| is d deviance / d parameter times its conditional standard "
                     "error (log-sd / atanh-cor scale), from the observed-information step")
     return GlmmFit(design=design, problem=prob, family=family, link=link, method=method,
@@ -334,13 +336,12 @@ def _failures(opt: Optimum, value: float, cov: ParameterCovariance, max_grad: fl
     return out + boundary
 
 
-def _warnings(design: Design, singular: bool, failures: list[str],
-              cov: ParameterCovariance) -> list[str]:
+def _warnings(design: Design, singular: bool, cov: ParameterCovariance) -> list[str]:
+    """Warnings that do not make the fit non-converged (those are ``GlmmFit.failures``)."""
     out: list[str] = []
     if singular:
         out.append("singular fit: a random-effect variance is estimated at zero (or a "
                    "correlation at +/-1); the model is probably over-specified for these data")
-    out += failures
     missing: dict[str, list[str]] = {}
     for key, se in cov.std_errors.items():
         if se is None:

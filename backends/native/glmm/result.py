@@ -56,7 +56,7 @@ def to_fit_result(fit: GlmmFit, spec_id: str, provenance: Provenance | None = No
                        nobs_dropped=fit.design.nobs_dropped)
     diag = Diagnostics(
         converged=fit.converged, singular=fit.singular, max_abs_gradient=fit.max_abs_gradient,
-        warnings=list(fit.warnings), optimizer="nlopt LN_BOBYQA (scaled) + Newton polish",
+        warnings=list(fit.failures) + list(fit.warnings), optimizer="nlopt LN_BOBYQA (scaled) + Newton polish",
         evaluations=fit.evaluations,
         messages=list(fit.messages) + [
             f"family {fit.family}({fit.link}), method {fit.method}",
