@@ -74,7 +74,7 @@ def test_mvaghq_is_what_native_fits_for_vector_effects():
 def test_glmm_standard_errors_are_the_evidence_ones_at_its_optimum(name):
     """Native's GLMM SEs are the evidence engine's (one Hessian implementation, information.py)
     at native's estimates, on native's path: a fresh evidence model reproduces every one of
-    them (measured: <= 3e-9 relative; the conditional modes are warm-started differently).
+    them (measured: 0, bit for bit).
     Before, native took its own Hessian on theta with steps of 1e-2 SE (0.2 in every parameter
     of an ordinal model, 0.4 SE for lrt): on the ordinal random slope it was off by 7.4e-5
     (lrt) and 1.7e-3 (the correlation)."""
@@ -83,7 +83,7 @@ def test_glmm_standard_errors_are_the_evidence_ones_at_its_optimum(name):
     cov = evidence(s).covariance(estimates_of(r), r.estimator, path=path)
     for p in r.parameters:
         assert cov.std_errors[p.key] is not None and p.std_error is not None, p.key
-        assert cov.std_errors[p.key] == pytest.approx(p.std_error, rel=1e-7), p.key
+        assert cov.std_errors[p.key] == pytest.approx(p.std_error, rel=1e-12), p.key
 
 
 def test_ordinal_standard_errors_do_not_depend_on_the_step(monkeypatch):
