@@ -135,6 +135,9 @@ def native_problems(options: NativeOptions, family: str, has_random: bool) -> li
     if glmm_only and (family == "gaussian" or not has_random):
         problems.append(f"{key} {', '.join(glmm_only)} apply to native GLMMs only "
                         "(non-gaussian models with random effects)")
+    if options.laplace == "glmer" and family == "ordinal":
+        problems.append(f"{key}.laplace glmer applies to binomial and Poisson GLMMs only: an "
+                        "ordinal model's Laplace approximation is exact (as clmm's)")
     if options.trials is not None and family != "binomial":
         problems.append(f"{key}.trials applies to binomial models only")
     if options.offset is not None and family == "gaussian":

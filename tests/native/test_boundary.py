@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from backends.native import lmm
-from benchmarks.rscript import RModel, lme4_status, run_lme4
+from benchmarks.rscript import RModel, run_lme4
 
 
 def _dyestuff2_like(seed: int, shrink: float) -> pd.DataFrame:
@@ -57,15 +57,6 @@ def test_variance_at_zero_is_found_and_reported(reml, shrink):
         assert d.converged and d.singular and d.max_abs_gradient == 0.0, seed
         assert any("singular fit" in w for w in d.warnings)
         assert r.sigma == pytest.approx(df.Yield.std(ddof=1 if reml else 0), rel=1e-12)
-
-
-@pytest.fixture
-def rscript(request: pytest.FixtureRequest) -> None:
-    ok, reason = lme4_status()
-    if not ok:
-        if "lme4" in request.config.getoption("--require-backend"):
-            pytest.fail(f"lme4 via Rscript unavailable: {reason}")
-        pytest.skip(f"lme4 via Rscript unavailable: {reason}")
 
 
 def _dyestuff2(tmp_path) -> pd.DataFrame:

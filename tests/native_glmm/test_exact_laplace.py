@@ -26,9 +26,8 @@ import pytest
 
 from backends.native.glmm import fit_glmm
 from backends.native.glmm.evidence import GlmmLikelihood
-from benchmarks.rscript import lme4_status
 from harness.runner import prepare_data
-from harness.spec import load_spec
+from harness.spec import SpecError, load_spec, parse_spec
 from tests.conftest import REPO_ROOT, course_data_dir
 
 # spec id -> (glmer tight logLik, glmer default logLik); the lme4 side's model (Laplace for
@@ -86,12 +85,7 @@ def test_both_optima_against_glmer(data_dir, spec_id):
 
 
 @pytest.fixture(scope="module")
-def r_data(tmp_path_factory, request) -> Path:
-    ok, reason = lme4_status()
-    if not ok:
-        if "lme4" in request.config.getoption("--require-backend"):
-            pytest.fail(f"lme4 via Rscript unavailable: {reason}")
-        pytest.skip(f"lme4 via Rscript unavailable: {reason}")
+def r_data(rscript, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("rdata")
     script = (
         "suppressMessages(library(mlmRev)); d <- Contraception; "
@@ -142,3 +136,18 @@ def test_contraception(r_data):
     assert glmer.converged
     assert -glmer.deviance / 2 == pytest.approx(-1180.7731034185, abs=5e-7)
     assert all(se is not None and se > 0 for se in exact.std_errors.values())
+
+
+def test_glmers_path_is_refused_where_it_does_not_exist():
+    """An ordinal model has only the exact Laplace (as clmm): asking for glmer's path is a spec
+    error at load, and a ValueError from fit_glmm, never silently ignored."""
+    spec = {"id": "o", "title": "t", "source": "tests", "dataset": "gcse",
+            "model": {"formula": "y ~ x + (1 | g)", "family": "ordinal", "method": "ML",
+                      "integration": {"method": "laplace"}},
+            "backends": {"native": {"options": {"laplace": "glmer"}}}}
+    with pytest.raises(SpecError, match="laplace glmer applies to binomial and Poisson"):
+        parse_spec(spec)
+    df = pd.DataFrame({"y": [1.0, 2, 3, 1, 2, 3], "x": [0.0, 1, 2, 0, 1, 2],
+                       "g": [1.0, 1, 1, 2, 2, 2]})
+    with pytest.raises(ValueError, match="ordinal"):
+        fit_glmm("y ~ x + (1 | g)", df, "ordinal", laplace="glmer")

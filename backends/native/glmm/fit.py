@@ -145,6 +145,9 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
     MVAGHQ(n) (Stata's ``predict, reffects / reses``).
     """
     t0 = time.perf_counter()
+    if laplace == "glmer" and family == "ordinal":
+        raise ValueError("laplace='glmer' applies to binomial and Poisson GLMMs: an ordinal "
+                         "model's Laplace approximation is exact (as clmm's)")
     link = link or {"binomial": "logit", "poisson": "log", "ordinal": "logit"}[family]
     design, prob, x_names, thr = build_problem(formula, data, family, link, trials, offset,
                                                factors, compress=compress, reference=reference)
@@ -189,6 +192,9 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
     if integration == "aghq":
         scale = _scale_from_hessian(f_lap, opt.x, lower, scale0)
         if prob.k > 1 or adaptation == "mean-variance":
+            if path == "glmer":
+                messages.append("MVAGHQ has no glmer path: glmer's PIRLS path gave the Laplace "
+                                "stage (the starting values); the quadrature is exact")
             method, path = f"MVAGHQ({points})", "exact"
             mv = MvaghqDeviance(prob, points, intercept_last=intercept_last)
             f_final = deviance_function(mv, prob, nt, p)
