@@ -161,10 +161,12 @@ class Evidence:
 
 #: how closely a side's reported log-likelihood must match native's evaluation of its estimates,
 #: relative to |loglik|, by who computed it (measured: docs/evidence.md): native evaluating its
-#: own fits <= 5e-15; lmer, lm, glm <= 1.8e-13; glmer's Laplace path <= 3.9e-9 (independent
-#: slopes; its value depends on glmer's PIRLS history), its AGHQ path <= 9.6e-11; clmm's
-#: Laplace is 3.3e-8 below the exact Laplace approximation at its own estimates (AGHQ 1.6e-15)
-RELATIVE_ALLOWANCE = {"native": 1e-12, "lme4": 1e-11, "glmer-laplace": 1e-8,
+#: own fits <= 5e-15; lmer, lm, glm <= 1.8e-13; glmer's Laplace path <= 1.8e-8 (popular2
+#: b1b; 5.9e-9 p1c, 3.9e-9 independent slopes: its value depends on glmer's PIRLS history;
+#: every course GLMM measured with native's glmer-path evaluation at lme4's estimates), its
+#: AGHQ path <= 9.6e-11; clmm's Laplace is 3.3e-8 below the exact Laplace approximation at its
+#: own estimates (AGHQ 1.6e-15)
+RELATIVE_ALLOWANCE = {"native": 1e-12, "lme4": 1e-11, "glmer-laplace": 3e-8,
                       "glmer-aghq": 2e-10, "clmm-laplace": 1e-7, "stata": 1e-9}
 
 
@@ -176,11 +178,12 @@ def _engine_of(software: str) -> str:
 
 def _own_path(family: str, est: Estimator, engine: str, native_options: dict) -> Path:
     """The path of the Laplace/AGHQ likelihood a side optimised (glmer's only for glmer and
-    native's default binomial/Poisson fits)."""
+    native's binomial/Poisson fits with the ``laplace: glmer`` option; native's default is the
+    exact Laplace/AGHQ optimum)."""
     if family not in ("binomial", "poisson") or est.integration not in ("laplace", "aghq"):
         return "exact"
     if engine == "native":
-        return "exact" if native_options.get("laplace") == "exact" else "glmer"
+        return "glmer" if native_options.get("laplace") == "glmer" else "exact"
     return "glmer" if engine == "lme4" else "exact"
 
 
@@ -294,8 +297,19 @@ def build_evidence(spec: Spec, frame: pd.DataFrame, nesting: list[str],
             out.update(cov.conditional_std_errors)  # lme4's and Stata mixed's fixed-effect SEs
         return out
 
+    def random_effects(source: str, _: str) -> dict[str, float | None]:
+        src = Source.parse(source)
+        backend, est, estimates = located[src]
+        model = engine(backend)
+        if model is None:
+            return {}
+        modes = model.conditional_modes(estimates, est, path=ev.points[src].path)
+        return {f"{group}/{term}/{level}": value
+                for (group, term, level), (value, _) in modes.items()}
+
     ev.curvature_provider = curvature
     ev.point_se_provider = point_ses
+    ev.ranef_provider = random_effects
     return ev
 
 

@@ -53,7 +53,9 @@ class NativeOptions(Options):
     adaptation: Literal["mode-curvature", "mean-variance"] | None = Field(
         default=None, description="AGHQ adaptation for a scalar random effect (GLMMs)")
     laplace: Literal["glmer", "exact"] | None = Field(
-        default=None, description="glmer's approximate Laplace path (default) or the exact one")
+        default=None, description="exact: the exact Laplace approximation, maximised to the "
+        "optimiser's tolerance (the default when unset); glmer: glmer's approximate PIRLS path, "
+        "to reproduce glmer's numbers digit for digit (binomial/Poisson Laplace and AGHQ)")
     intercept_last: bool | None = Field(
         default=None, description="GLMM parameter order (default true)")
     trials: ColumnName | None = Field(
@@ -133,6 +135,9 @@ def native_problems(options: NativeOptions, family: str, has_random: bool) -> li
     if glmm_only and (family == "gaussian" or not has_random):
         problems.append(f"{key} {', '.join(glmm_only)} apply to native GLMMs only "
                         "(non-gaussian models with random effects)")
+    if options.laplace == "glmer" and family == "ordinal":
+        problems.append(f"{key}.laplace glmer applies to binomial and Poisson GLMMs only: an "
+                        "ordinal model's Laplace approximation is exact (as clmm's)")
     if options.trials is not None and family != "binomial":
         problems.append(f"{key}.trials applies to binomial models only")
     if options.offset is not None and family == "gaussian":

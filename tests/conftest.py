@@ -57,6 +57,21 @@ def require_backend(request: pytest.FixtureRequest, name: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session")
+def rscript(request: pytest.FixtureRequest) -> None:
+    """Skip (or, with --require-backend lme4, fail) unless Rscript with lme4 runs: for tests
+    that call R directly (benchmarks/rscript.py, data exported from R packages)."""
+    from benchmarks.rscript import lme4_status
+
+    ok, reason = lme4_status()
+    if ok:
+        return
+    message = f"lme4 via Rscript unavailable: {reason}"
+    if "lme4" in request.config.getoption("--require-backend"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def lme4_backend(request: pytest.FixtureRequest):
     require_backend(request, "lme4")

@@ -32,10 +32,16 @@ from harness.evidence import build_evidence
 from harness.keys import ParamKey, Source
 from harness.results import FitResult, Parameter
 from harness.runner import RunOptions, run_specs
-from harness.spec import load_specs
+from harness.options import NativeOptions
+from harness.spec import NativeSettings, Spec, load_specs
 
 pytestmark = [pytest.mark.needs_r, pytest.mark.slow]
 
+#: b1b with native's ``laplace: glmer`` option: native's default, the exact Laplace optimum,
+#: differs from glmer's approximate path by more than the engines' tolerance on b1b (the
+#: intercept by 4e-4 relative, explained as D18 with the log-likelihoods), so no engines cell
+#: agrees there to test changes within tolerance on; on glmer's path they agree
+GLMER_PATH = "lab1.ex1.3.b1b/glmer-path"
 CLASSES = {
     "LMM random intercept, ML": "lab1.stata1.1.ri_ml",
     "LMM random slope, ML (unstructured)": "lab1.stata1.1.rs_ml",
@@ -43,6 +49,7 @@ CLASSES = {
     "LMM three levels, nested": "lab1.stata1.5.l3_a",
     "LMM crossed": "lab2.stata2.5.m3b",
     "GLMM logit, Laplace": "lab1.ex1.3.b1b",
+    "GLMM logit, Laplace, native on glmer's path": GLMER_PATH,
     "GLMM logit random slope, Laplace": "lab1.ex1.3.b1c",
     "GLMM logit, 7-point quadrature": "lab1.stata1.4.bin_ri",
     "GLMM Poisson, Laplace": "lab1.ex1.3.p1b",
@@ -58,9 +65,16 @@ EXACT_LME4 = {k for k in CLASSES if "Laplace" not in k}
 @pytest.fixture(scope="module")
 def runs(data_dir, tmp_path_factory):
     specs = [(p, s) for p, s in load_specs(["specs"]) if s.id in CLASSES.values()]
+    specs += [(p, _on_glmer_path(s)) for p, s in specs if s.id == GLMER_PATH.split("/")[0]]
     suite = run_specs(specs, RunOptions(backends=["native", "lme4"], jobs=2, data_dir=data_dir,
                                         cache_dir=tmp_path_factory.mktemp("fits")))
     return {run.spec.id: run for run in suite.runs}
+
+
+def _on_glmer_path(spec: Spec) -> Spec:
+    native = NativeSettings(options=NativeOptions(laplace="glmer"))
+    return spec.model_copy(update={"id": GLMER_PATH,
+                                   "backends": spec.backends.model_copy(update={"native": native})})
 
 
 @dataclass(frozen=True)
@@ -214,7 +228,7 @@ def test_errors_of_ten_tolerances_are_caught(runs, label):
     assert not missed, f"{label}: " + "; ".join(missed)
 
 
-@pytest.mark.parametrize("label", list(CLASSES))
+@pytest.mark.parametrize("label", [k for k in CLASSES if k != "GLMM logit, Laplace"])
 def test_changes_within_tolerance_still_agree(runs, label):
     run = runs[CLASSES[label]]
     changed = 0

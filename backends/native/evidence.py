@@ -1,5 +1,6 @@
 """Evidence for the comparison engine: the full log-likelihood at any engine's complete
-estimates, and the observed-information covariance of every canonical parameter.
+estimates, the observed-information covariance of every canonical parameter, and the random
+effects each engine would report there.
 
 Why: two engines' estimates can only be judged by a likelihood that sees *every* parameter. The
 profiled LMM likelihood at the variance parameters alone cannot tell a fixed effect moved by
@@ -15,6 +16,8 @@ Usage (build once per spec model and prepared data, evaluate many times)::
     at = ev.loglik(estimates_of(result), result.estimator)     # PointEvaluation
     cov = ev.covariance(estimates_of(result), result.estimator)  # ParameterCovariance
     cov.std_errors["ran_pars/school/sd__lrt"]
+    blups = ev.conditional_modes(estimates_of(result), result.estimator)
+    blups[("school", "(Intercept)", "1")]                         # (value, sd)
 
 What is evaluated, per model class:
 
@@ -25,7 +28,8 @@ What is evaluated, per model class:
 * GLMMs (:mod:`backends.native.glmm.evidence`): Laplace, lme4-style AGHQ(n) for one scalar
   effect and Stata-style MVAGHQ(n), with the full normalising constants. ``loglik`` is the exact
   approximation (conditional modes and curvature converged); ``loglik_glmer`` is glmer's PIRLS
-  path (binomial and Poisson Laplace/AGHQ), which is what glmer and native's default fits report;
+  path (binomial and Poisson Laplace/AGHQ), which is what glmer and native's ``laplace: glmer``
+  fits report (native's default is the exact approximation);
 * single-level binomial, Poisson and ordinal GLMs (:mod:`backends.native.glm_loglik`).
 
 Standard errors are always the model-based inverse observed information, whatever standard
@@ -35,31 +39,27 @@ warm-start their conditional modes from the previous evaluation.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from harness.estimator import Estimator
 from harness.results import FitResult
 from harness.spec import Model
 
-from .canonical import ParameterError, ParameterLayout, Point, Reading, Working
+from .canonical import ParameterError, ParameterLayout, Reading
+from .covariance import ParameterCovariance, parameter_covariance
 from .design import DesignError, build_design
 from .gaussian_loglik import GaussianLikelihood
 from .glm_loglik import GlmLikelihood
 from .glmm.evidence import GlmmLikelihood
-from .information import observed_information
-from .likelihood import EvaluationError, EvidenceUnavailable, Path, PointLikelihood
+from .likelihood import (EvaluationError, EvidenceUnavailable, Path, PointLikelihood,
+                         RandomEffects)
 
 __all__ = ["EvidenceModel", "PointEvaluation", "ParameterCovariance", "EvidenceUnavailable",
-           "estimates_of", "Path"]
-
-#: first guess of the standard error of a log-sd or atanh-correlation (refined by probing)
-WORKING_SCALE = 0.1
+           "EvaluationError", "RandomEffects", "estimates_of", "Path"]
 
 
 @dataclass(frozen=True)
@@ -86,46 +86,6 @@ class PointEvaluation:
     notes: tuple[str, ...] = ()
     reason: str | None = None
     seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class ParameterCovariance:
-    """Inverse observed information at one point, on every canonical scale.
-
-    ``keys`` are the sd/cor-scale keys (one per working coordinate: fixed effects, thresholds,
-    random-effect sds and correlations, residual sd) and ``matrix`` their covariance (NaN rows
-    and columns for boundary parameters). ``std_errors`` covers every key on every scale (var
-    and cov too); a None has its reason in ``reasons``. ``conditional_std_errors`` are those of
-    the fixed effects and thresholds with the variance parameters held at their values (the
-    inverse of that block of the information): for LMMs exactly lme4's ``vcov`` and Stata
-    ``mixed``'s (block-diagonal) fixed-effect SEs, smaller than the full-information ones,
-    which also carry the variance parameters' uncertainty. ``loglik`` is the log-likelihood whose
-    information this is (for LMM REML and OLS: the full REML function). When nothing could be
-    computed, ``matrix`` is None and ``reason`` says why.
-    """
-
-    estimator: Estimator
-    path: Path
-    keys: tuple[str, ...]
-    matrix: np.ndarray | None
-    std_errors: dict[str, float | None]
-    reasons: dict[str, str] = field(default_factory=dict)
-    conditional_std_errors: dict[str, float] = field(default_factory=dict)
-    loglik: float | None = None
-    missing: tuple[str, ...] = ()
-    unused: tuple[str, ...] = ()
-    reason: str | None = None
-    evaluations: int = 0
-    seconds: float = 0.0
-    all_keys: tuple[str, ...] = ()
-    all_matrix: np.ndarray | None = field(default=None, repr=False)
-
-    def submatrix(self, keys: Sequence[str]) -> np.ndarray:
-        """The covariance of any canonical keys, on any scales (delta method)."""
-        if self.all_matrix is None:
-            raise ValueError(f"no covariance: {self.reason}")
-        idx = [self.all_keys.index(k) for k in keys]
-        return self.all_matrix[np.ix_(idx, idx)]
 
 
 def estimates_of(result: FitResult) -> dict[str, float]:
@@ -210,80 +170,35 @@ class EvidenceModel:
     def covariance(self, estimates: Mapping[str, float], estimator: Estimator,
                    path: Path = "exact") -> ParameterCovariance:
         """Standard errors of every canonical key from the inverse observed information of
-        the full (ML, or full-REML) log-likelihood at ``estimates``.
-
-        The Hessian is taken on the working scale (log sd, atanh cor; see
-        :mod:`backends.native.information`) over the parameters not at a boundary, inverted,
-        and carried to every scale by the delta method. At a maximum this equals the
-        information on any other smooth scale. ``path`` chooses the Laplace/AGHQ evaluation
-        for binomial/Poisson GLMMs (``"glmer"``: glmer's PIRLS path, what native's default
-        fits use for their SEs).
+        the full (ML, or full-REML) log-likelihood at ``estimates``
+        (:func:`backends.native.covariance.parameter_covariance`: the working-scale Hessian
+        over the parameters not at a boundary, carried to every scale by the delta method).
+        ``path`` chooses the Laplace/AGHQ evaluation for binomial/Poisson GLMMs (``"glmer"``:
+        glmer's PIRLS path, what native's ``laplace: glmer`` fits use for their SEs).
         """
-        t0 = time.perf_counter()
-        all_keys = tuple(self.layout.all_keys())
         reading, reason = self._read(estimates, estimator, True)
-        out = dict(estimator=estimator, path=path, keys=tuple(self.keys()), all_keys=all_keys,
-                   missing=tuple(reading.missing), unused=tuple(reading.unused))
+        return parameter_covariance(self.likelihood, reading.point, estimator, path,
+                                    missing=reading.missing, unused=reading.unused,
+                                    reason=reason)
+
+    # ---- the random effects at a point ---------------------------------------------------
+    def conditional_modes(self, estimates: Mapping[str, float], estimator: Estimator,
+                          path: Path = "exact") -> RandomEffects:
+        """The random effects at ``estimates`` as an engine fitting ``estimator`` reports them:
+        ``(group, term, level) -> (value, sd)``, named as ``FitResult.random_effects``.
+
+        LMMs: BLUPs and conditional SDs at the given beta, theta and sigma (lme4's
+        ``ranef(condVar = TRUE)``). GLMMs: conditional modes and conditional SDs for Laplace
+        and lme4-style AGHQ (glmer's and clmm's ``ranef``; ``path="glmer"`` follows glmer's
+        PIRLS path and its lagged curvature, binomial/Poisson only), posterior means and SDs
+        for MVAGHQ (Stata's ``predict, reffects reses``). Empty for single-level models.
+        Raises :class:`EvaluationError` saying why when they cannot be computed (keys
+        missing, an estimator without a native likelihood here, a failed evaluation).
+        """
+        reading, reason = self._read(estimates, estimator, True)
         if reason is None and reading.point is not None:
             try:
-                out.update(self._information(reading.point, estimator, path))
-            except (EvaluationError, ParameterError) as e:
+                return self.likelihood.conditional_modes(reading.point, estimator, path)
+            except ParameterError as e:
                 reason = str(e)
-        if reason is not None:
-            out.update(matrix=None, std_errors={k: None for k in all_keys},
-                       reasons={k: reason for k in all_keys})
-        return ParameterCovariance(reason=reason, seconds=time.perf_counter() - t0,
-                                   **out)  # type: ignore[arg-type]
-
-    def _information(self, point: Point, estimator: Estimator, path: Path) -> dict:
-        """The covariance fields of :class:`ParameterCovariance` at ``point``; raises
-        :class:`EvaluationError` where the information is not positive definite."""
-        layout = self.layout
-        base = layout.encode(point)
-        f = self.likelihood.information_function(point, estimator, path)
-
-        def loglik(phi: np.ndarray) -> float:
-            try:
-                return f(layout.decode(phi, base))
-            except (EvaluationError, ParameterError, np.linalg.LinAlgError):
-                return -math.inf
-
-        value = loglik(base.phi)
-        if not math.isfinite(value):
-            raise EvaluationError("the log-likelihood is not finite at this point")
-        H, evals = observed_information(loglik, base.phi, base.free,
-                                        self._scale_guess(point, base))
-        smallest = float(np.linalg.eigvalsh(H).min()) if H.size else 1.0
-        if not smallest > 0:
-            raise EvaluationError(f"the observed information is not positive definite here "
-                                  f"(smallest eigenvalue {smallest:.3g}): not a maximum, or a "
-                                  "flat direction")
-        keys, _, J, deps = layout.canonical(base.phi, base)
-        Jf = J[:, base.free]
-        full = Jf @ np.linalg.inv(H) @ Jf.T
-        ses: dict[str, float | None] = {}
-        reasons: dict[str, str] = {}
-        for r, key in enumerate(keys):
-            at_bound = [i for i in deps[r] if not base.free[i]]
-            if at_bound:
-                ses[key] = None
-                reasons[key] = base.reasons[at_bound[0]]
-                full[r, :] = full[:, r] = np.nan
-            else:
-                ses[key] = math.sqrt(full[r, r])
-        working = [keys.index(k) for k in layout.keys()]
-        nb = layout.n_location        # fixed effects and thresholds: the leading, free ones
-        cond = np.sqrt(np.diag(np.linalg.inv(H[:nb, :nb]))) if nb else np.zeros(0)
-        return dict(matrix=full[np.ix_(working, working)], all_matrix=full, std_errors=ses,
-                    reasons=reasons, loglik=value, evaluations=evals,
-                    conditional_std_errors={str(c.key): float(v) for c, v in
-                                            zip(layout.coordinates[:nb], cond)})
-
-    def _scale_guess(self, point: Point, base: Working) -> np.ndarray:
-        """Approximate SEs on the working scale: the model's own for beta and thresholds where
-        it has a cheap one, otherwise a size-relative guess (refined by probing)."""
-        nb = self.layout.n_location
-        s = np.full(base.phi.size, WORKING_SCALE)
-        guess = self.likelihood.beta_scale(point)
-        s[:nb] = guess if guess is not None else 0.01 * np.maximum(np.abs(base.phi[:nb]), 1.0)
-        return s
+        raise EvaluationError(f"no random effects at these estimates: {reason}")

@@ -49,6 +49,10 @@ def objective_function(system: LmmSystem, n: int, reml: bool):
     return f
 
 
+GRADIENT_WARN = 1e-3     # max |gradient| (theta units) above which the result warns
+GRADIENT_FAIL = 1e-2     # ... and above which the fit is not converged
+
+
 @dataclass
 class Checks:
     max_abs_gradient: float
@@ -58,6 +62,12 @@ class Checks:
     hessian_min_eigenvalue: float | None
     singular: bool
     warnings: list[str] = field(default_factory=list)
+    #: why the fit is not a converged optimum (empty: it is); each reason is also a warning
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        return not self.failures
 
 
 @dataclass
@@ -108,7 +118,10 @@ def _fit_design(design: Design, reml: bool, path: Path, theta0: np.ndarray | Non
             opt.theta, opt.value = pol.x, pol.value
         checks = run_checks(pol, opt, layout, design)
     else:
-        checks = Checks(math.nan, np.zeros(0), np.zeros(0, bool), None, None, False)
+        checks = Checks(math.nan, np.zeros(0), np.zeros(0, bool), None, None, False,
+                        failures=[] if opt.converged else
+                        ["the optimiser did not report convergence: "
+                         + "; ".join(opt.messages or ["no detail"])])
     fact = system.factorize(opt.theta, keep=True)
     return LmmFit(design, layout, system, reml, opt, fact, checks, time.perf_counter() - t0)
 
@@ -128,6 +141,7 @@ def run_checks(pol: Polished, opt: OptimResult, layout: ThetaLayout, design: Des
     diag = layout.diagonal_mask()
     singular = bool(np.any(diag & (np.abs(theta) < SINGULAR_TOL)))
     warnings: list[str] = []
+    failures: list[str] = []
     if singular:
         names = _singular_groups(layout, design, theta)
         warnings.append(
@@ -135,17 +149,22 @@ def run_checks(pol: Polished, opt: OptimResult, layout: ThetaLayout, design: Des
             f"{', '.join(names)} is degenerate (a variance at zero or a correlation at +/-1); "
             "the model is probably over-specified for these data")
     if not opt.converged:
-        warnings.append("the optimiser did not report convergence: "
+        failures.append("the optimiser did not report convergence: "
                         + "; ".join(opt.messages or ["no detail"]))
-    if max_grad > 1e-3:
+    if max_grad > GRADIENT_FAIL:
+        failures.append(f"not converged: the gradient of the objective at the optimum is "
+                        f"{max_grad:.2g} (max |gradient| over theta; the limit is "
+                        f"{GRADIENT_FAIL:g})")
+    elif max_grad > GRADIENT_WARN:
         warnings.append(f"the gradient of the objective at the optimum is not small "
                         f"(max |gradient| = {max_grad:.2g}); the estimates may be imprecise")
     if pd_ok is False:
-        warnings.append("the Hessian of the objective over the free covariance parameters is not "
-                        f"positive definite (smallest eigenvalue {min_ev:.3g}): the optimum may "
-                        "be a saddle point or the model weakly identified")
+        failures.append("not converged: the Hessian of the objective over the free covariance "
+                        f"parameters is not positive definite (smallest eigenvalue "
+                        f"{min_ev:.3g}): a saddle point, or the model is weakly identified")
+    warnings += failures
     warnings.extend(design.warnings())
-    return Checks(max_grad, grad, at_bound, pd_ok, min_ev, singular, warnings)
+    return Checks(max_grad, grad, at_bound, pd_ok, min_ev, singular, warnings, failures)
 
 
 def _singular_groups(layout: ThetaLayout, design: Design, theta: np.ndarray) -> list[str]:

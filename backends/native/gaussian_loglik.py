@@ -32,8 +32,9 @@ from harness.keys import ParamKey
 from .canonical import ParameterLayout, Point, psd_cholesky
 from .design import Design
 from .fit import make_system
-from .likelihood import EvaluationError, Path, Values
+from .likelihood import EvaluationError, Path, RandomEffects, Values
 from .objective import Factorization, profiled_deviance, sigma_hat, upper_cholesky
+from .ranef import by_level
 from .theta import ThetaLayout
 
 CACHE_SIZE = 64     # factorisations kept: a Hessian revisits each theta for every beta/sigma
@@ -145,6 +146,19 @@ class GaussianLikelihood:
         the classical ``s^2 (X'X)^{-1}``)."""
         crit: Criterion = "ML" if estimator.criterion == "ML" else "REML"
         return lambda pt: self.loglik(pt, crit)
+
+    def conditional_modes(self, point: Point, estimator: Estimator, path: Path
+                          ) -> RandomEffects:
+        """BLUPs ``Lambda (L L')^{-1} Lambda' Z' (y - X beta)`` at the point's beta and theta,
+        with conditional SDs from ``sigma^2 Lambda (L L')^{-1} Lambda'`` (lme4's
+        ``ranef(condVar = TRUE)``; ML and REML alike: the conditional distribution of the
+        random effects given the parameters does not depend on the criterion)."""
+        if self._system is None:
+            return {}
+        fact = self._system.factorize(self.theta(point), keep=True)
+        s2 = float(point.sigma) ** 2
+        return by_level(self.design.factors, self._system.conditional_modes(fact, point.beta),
+                        [s2 * v for v in self._system.conditional_variances(fact)])
 
     def beta_scale(self, point: Point) -> np.ndarray:
         """SEs of beta given theta and sigma (lme4's ``vcov``)."""

@@ -20,7 +20,7 @@ from harness.spec import Model
 from .canonical import ParameterLayout, Point
 from .design import auxiliary_columns, build_design
 from .glmm.families import Cumulative, Family, make_family, ordinal_response
-from .likelihood import EvaluationError, Path, Values
+from .likelihood import EvaluationError, Path, RandomEffects, Values
 
 
 class GlmLikelihood:
@@ -71,3 +71,8 @@ class GlmLikelihood:
 
     def beta_scale(self, point: Point) -> None:
         return None
+
+    def conditional_modes(self, point: Point, estimator: Estimator, path: Path
+                          ) -> RandomEffects:
+        """A single-level model has no random effects."""
+        return {}

@@ -23,6 +23,11 @@ from .canonical import ParameterLayout, Point
 #: and curvature, or along glmer's PIRLS path (binomial and Poisson GLMMs only)
 Path = Literal["exact", "glmer"]
 
+#: random effects at a point: ``(group, term, level) -> (value, sd)``, named as
+#: :class:`harness.results.RandomEffect` names them (conditional modes or posterior means, and
+#: conditional or posterior SDs)
+RandomEffects = dict[tuple[str, str, str], tuple[float, float]]
+
 
 class EvidenceUnavailable(ValueError):
     """The native code has no likelihood for this model (the message says why)."""
@@ -62,3 +67,8 @@ class PointLikelihood(Protocol):
     def beta_scale(self, point: Point) -> np.ndarray | None:
         """Approximate SEs of (beta, thresholds), a starting scale for finite differences;
         None when the model class has no cheap one."""
+
+    def conditional_modes(self, point: Point, estimator: Estimator, path: Path
+                          ) -> RandomEffects:
+        """The random effects at ``point`` as the estimator's engine reports them (empty for
+        a model without random effects); raises :class:`EvaluationError`."""

@@ -9,8 +9,15 @@ they can never make a fit worse). The same derivatives give the convergence chec
 (one-sided at active bounds, where a gradient pointing out of the feasible set is expected) and
 whether the Hessian over the free parameters is positive definite.
 
-If a parameter ends at its bound, BOBYQA is restarted once from the optimum with a small step
-(Newton steps cannot move bound parameters), as a guard against an early stop there.
+Boundary optima (a variance at zero) get two guards, because BOBYQA handles them badly: on a
+criterion that is flat at the bound (REML for Dyestuff2 is constant to 1e-16 below theta = 1e-8)
+nlopt stops with "round-off limited" *after* it has found the bound, and nlopt's exception
+carries no point. So every evaluation is recorded and the best point seen is the answer, never
+the start. Then each bounded coordinate is probed at its bound: where the objective is lower
+there than at the point found (the optimum is on the boundary and BOBYQA stopped short of it),
+BOBYQA restarts from the bound. Finally, if a parameter ends at its bound, BOBYQA is restarted
+once from the optimum with a small step (Newton steps cannot move bound parameters), as a guard
+against an early stop there.
 """
 
 from __future__ import annotations
@@ -48,14 +55,20 @@ class OptimResult:
 
 
 class _Counted:
-    """Counts evaluations and maps non-finite values to a huge number for the optimiser."""
+    """Counts evaluations and remembers the best point seen (the answer when nlopt gives up)."""
 
     def __init__(self, fun: Objective):
         self.fun, self.calls = fun, 0
+        self.best_x: np.ndarray | None = None
+        self.best_f = math.inf
 
     def __call__(self, x: np.ndarray) -> float:
         self.calls += 1
-        return self.fun(np.asarray(x, dtype=float))
+        x = np.array(x, dtype=float)
+        value = self.fun(x)
+        if value < self.best_f:
+            self.best_x, self.best_f = x, value
+        return value
 
 
 def _bobyqa(fun: _Counted, x0: np.ndarray, lower: np.ndarray, step: np.ndarray,
@@ -77,7 +90,28 @@ def _bobyqa(fun: _Counted, x0: np.ndarray, lower: np.ndarray, step: np.ndarray,
         status = "maxeval" if opt.last_optimize_result() == nlopt.MAXEVAL_REACHED else "ok"
         return x, float(opt.last_optimum_value()), status
     except nlopt.RoundoffLimited:
-        return x0, fun(x0), "roundoff"
+        # nlopt raises without a point: the best point evaluated is where BOBYQA got to
+        if fun.best_x is None:
+            return x0, fun(x0), "roundoff"
+        return fun.best_x.copy(), fun.best_f, "roundoff"
+
+
+def _first_step(x: np.ndarray) -> np.ndarray:
+    """A quarter of each start value, at least 0.05 (see :func:`minimize_bobyqa`)."""
+    return np.maximum(0.25 * np.abs(x), 0.05)
+
+
+def _lower_at_a_bound(fun: _Counted, x: np.ndarray, fx: float, lower: np.ndarray
+                      ) -> tuple[np.ndarray, float] | None:
+    """The best of ``x`` with one bounded coordinate moved to its bound, if it beats ``fx``."""
+    best: tuple[np.ndarray, float] | None = None
+    for i in np.flatnonzero(np.isfinite(lower) & (x - lower > 1e-6)):
+        y = x.copy()
+        y[i] = lower[i]
+        fy = fun(y)
+        if fy < (best[1] if best else fx):
+            best = (y, fy)
+    return best
 
 
 def minimize_bobyqa(fun: Objective, x0: np.ndarray, lower: np.ndarray,
@@ -86,20 +120,28 @@ def minimize_bobyqa(fun: Objective, x0: np.ndarray, lower: np.ndarray,
     """Minimise ``fun`` from ``x0`` subject to ``x >= lower``; never raises for optimiser trouble.
 
     The first step is a quarter of each start value (at least 0.05): Powell's advice is about a
-    tenth of the expected change, and theta moves O(0.1..1) from lme4's start.
+    tenth of the expected change, and theta moves O(0.1..1) from lme4's start. The boundary
+    guards are described in the module docstring.
     """
     counted = _Counted(fun)
     messages: list[str] = []
-    step = np.maximum(0.25 * np.abs(x0), 0.05)
-    x, f, status = _bobyqa(counted, x0, lower, step, ftol_rel, xtol_abs, maxeval)
-    converged = status != "maxeval"
+    x, f, status = _bobyqa(counted, x0, lower, _first_step(x0), ftol_rel, xtol_abs, maxeval)
     if status == "roundoff":
-        messages.append("BOBYQA stopped because of round-off")
+        messages.append("BOBYQA stopped because of round-off (at the best point it evaluated)")
+    probe = _lower_at_a_bound(counted, x, f, lower)
+    if probe is not None:
+        x2, f2, status2 = _bobyqa(counted, probe[0], lower, _first_step(probe[0]), ftol_rel,
+                                  xtol_abs, maxeval)
+        if f2 < f:
+            messages.append(f"the objective was lower at a bound than at BOBYQA's point; "
+                            f"restarted from the bound, it fell by {f - f2:.3g}")
+            x, f, status = x2, f2, status2
     if status == "maxeval":
         messages.append(f"BOBYQA reached the evaluation limit ({maxeval})")
+    converged = status != "maxeval"
     if np.any(x - lower <= 1e-6):
-        x2, f2, status2 = _bobyqa(counted, x, lower, np.full(x.size, 1e-3), ftol_rel, xtol_abs,
-                                  maxeval)
+        x2, f2, _ = _bobyqa(counted, x, lower, np.full(x.size, 1e-3), ftol_rel, xtol_abs,
+                            maxeval)
         if f2 < f:
             messages.append(f"a BOBYQA restart at the boundary lowered the objective by "
                             f"{f - f2:.3g}")

@@ -22,6 +22,8 @@ from harness.results import (Diagnostics, FitResult, Parameter, Provenance, Rand
 
 from .fit import LmmFit
 from .objective import profiled_deviance, sigma_hat
+from .ranef import by_level
+from .ranef import rows as ranef_rows
 from .theta import sd_and_correlation
 
 
@@ -189,7 +191,7 @@ class LmmResult:
     def diagnostics(self) -> Diagnostics:
         fit = self._fit
         return Diagnostics(
-            converged=bool(fit.opt.converged and fit.checks.max_abs_gradient < 1e-2),
+            converged=fit.checks.converged,
             singular=fit.checks.singular,
             max_abs_gradient=fit.checks.max_abs_gradient,
             warnings=list(fit.checks.warnings),
@@ -212,13 +214,7 @@ class LmmResult:
         return rows
 
     def random_effects(self) -> list[RandomEffect]:
-        out = []
-        for f, b, s in zip(self.design.factors, self._modes, self.ranef_se.values()):
-            sd = s.to_numpy()
-            for a, term in enumerate(f.columns):
-                out.extend(RandomEffect(f.name, lvl, term, float(b[j, a]), float(sd[j, a]))
-                           for j, lvl in enumerate(f.levels))
-        return out
+        return ranef_rows(by_level(self.design.factors, self._modes, self._condvars))
 
     def statistics(self) -> Statistics:
         return Statistics(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks.cases import CASES, data_dir, dataset_path
-from benchmarks.rscript import RModel, lme4_status, run_lme4
+from benchmarks.rscript import RModel, run_lme4
 
 TIGHT = ('lmerControl(optimizer = "nloptwrap", optCtrl = list(ftol_abs = 1e-14, '
          'ftol_rel = 1e-15, xtol_abs = 1e-12, xtol_rel = 0, maxeval = 1e5))')
@@ -26,13 +26,8 @@ def course_data():
 
 
 @pytest.fixture(scope="session")
-def lme4_fits(request: pytest.FixtureRequest, course_data) -> dict[str, dict[str, Any]]:
+def lme4_fits(rscript, course_data) -> dict[str, dict[str, Any]]:
     """id -> lme4 result (default control) and id + '@tight' -> tight-tolerance result."""
-    ok, reason = lme4_status()
-    if not ok:
-        if "lme4" in request.config.getoption("--require-backend"):
-            pytest.fail(f"lme4 via Rscript unavailable: {reason}")
-        pytest.skip(f"lme4 via Rscript unavailable: {reason}")
     models = []
     for c in CASES:
         path = str(dataset_path(c.dataset))

@@ -92,13 +92,16 @@ GAUSSIAN = {
 LAPLACE = {"method": "laplace"}
 AGHQ7 = {"method": "aghq", "points": 7}
 BIN_RS = gcse("hi_gcse ~ " + RS, family="binomial", integration=LAPLACE)
-BIN_RS_EXACT = gcse("hi_gcse ~ " + RS, family="binomial", integration=LAPLACE,
-                    backends={"native": {"options": {"laplace": "exact"}}})
+BIN_RS_GLMER = gcse("hi_gcse ~ " + RS, family="binomial", integration=LAPLACE,
+                    backends={"native": {"options": {"laplace": "glmer"}}})
 BIN_RI_AGHQ7 = gcse("hi_gcse ~ " + RI, family="binomial", integration=AGHQ7)
+BIN_RI_AGHQ7_GLMER = gcse("hi_gcse ~ " + RI, family="binomial", integration=AGHQ7,
+                          backends={"native": {"options": {"laplace": "glmer"}}})
 PROBIT_RI = gcse("hi_gcse ~ " + RI, family="binomial", link="probit", integration=LAPLACE)
 POISSON_RI_AGHQ7 = gcse("ct_gcse ~ " + RI, family="poisson", integration=AGHQ7)
 BIN_INDEPENDENT = "hi_gcse ~ lrt + sch_2 + sch_3 + (1 | school) + (0 + lrt | school)"
 ORDINAL_RI = "ord_gcse ~ " + RI
+ORDINAL_RS = "ord_gcse ~ " + RS
 SINGLE_LEVEL = {
     "logit": gcse("hi_gcse ~ " + FIXED, family="binomial"),
     "probit": gcse("hi_gcse ~ " + FIXED, family="binomial", link="probit"),

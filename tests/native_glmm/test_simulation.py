@@ -6,12 +6,15 @@ import numpy as np
 import pandas as pd
 
 from backends.native.glmm import fit_glmm
+from backends.native.glmm.result import to_fit_result
 
 
-def _check(fit, truth: dict[int, float], z: float = 3.5):
-    se = np.sqrt(np.diag(fit.cov))
-    for i, v in truth.items():
-        assert abs(fit.x[i] - v) < z * se[i], (i, fit.x[i], v, se[i])
+def _check(fit, truth: dict[str, float], z: float = 3.5):
+    """Each canonical parameter within ``z`` of its reported standard errors of the truth."""
+    rows = to_fit_result(fit, "sim").parameter_map()
+    for key, v in truth.items():
+        p = rows[key]
+        assert abs(p.estimate - v) < z * p.std_error, (key, p.estimate, v, p.std_error)
 
 
 def test_binomial_trials_random_intercept_recovered():
@@ -25,7 +28,7 @@ def test_binomial_trials_random_intercept_recovered():
     y = rng.binomial(trials.astype(int), 1 / (1 + np.exp(-eta))).astype(float)
     df = pd.DataFrame({"y": y, "n": trials, "x": x, "g": g})
     fit = fit_glmm("y ~ x + (1 | g)", df, "binomial", trials="n")
-    _check(fit, {0: sd, 1: -0.3, 2: 0.8})
+    _check(fit, {"ran_pars/g/sd__(Intercept)": sd, "fixed/(Intercept)": -0.3, "fixed/x": 0.8})
 
 
 def test_poisson_offset_random_slope_recovered():
@@ -40,8 +43,10 @@ def test_poisson_offset_random_slope_recovered():
     df = pd.DataFrame({"y": rng.poisson(np.exp(eta)).astype(float), "x": x, "g": g,
                        "logexp": np.log(expo)})
     fit = fit_glmm("y ~ x + (1 + x | g)", df, "poisson", offset="logexp")
-    # theta = lower Cholesky of Var(b) (no residual scale in a GLMM): (L11, L21, L22)
-    _check(fit, {0: 0.5, 1: 0.1, 2: 0.25, 3: 0.4, 4: 0.3})
+    sd_x = float(np.hypot(0.1, 0.25))                  # Var(b) = L L'
+    _check(fit, {"ran_pars/g/sd__(Intercept)": 0.5, "ran_pars/g/sd__x": sd_x,
+                 "ran_pars/g/cor__(Intercept).x": 0.1 / sd_x, "fixed/(Intercept)": 0.4,
+                 "fixed/x": 0.3})
     no_offset = fit_glmm("y ~ x + (1 + x | g)", df, "poisson")
     assert no_offset.deviance > fit.deviance + 10
 
@@ -58,10 +63,12 @@ def test_ordinal_random_intercept_recovered_with_clmm_sign_convention():
     df = pd.DataFrame({"y": y.astype(float), "x": x, "g": g})
     fit = fit_glmm("y ~ x + (1 | g)", df, "ordinal")
     assert fit.x_names == ["x"] and fit.threshold_names == ["1|2", "2|3"]
-    _check(fit, {0: 0.8, 1: 0.9, 2: -0.5, 3: 1.0})
+    truth = {"ran_pars/g/sd__(Intercept)": 0.8, "fixed/x": 0.9, "threshold/1|2": -0.5,
+             "threshold/2|3": 1.0}
+    _check(fit, truth)
     q = fit_glmm("y ~ x + (1 | g)", df, "ordinal", integration="aghq", points=7)
     assert q.method == "AGHQ(7)"
-    _check(q, {0: 0.8, 1: 0.9, 2: -0.5, 3: 1.0})
+    _check(q, truth)
 
 
 def test_vector_effect_mvaghq_recovered():
@@ -76,5 +83,6 @@ def test_vector_effect_mvaghq_recovered():
     fit = fit_glmm("y ~ x + (1 | g) + (0 + x | g)", df, "binomial", integration="aghq",
                    points=5)
     assert fit.method == "MVAGHQ(5)"
-    _check(fit, {0: 0.6, 1: 0.3, 2: -0.5, 3: 0.4})
+    _check(fit, {"ran_pars/g/sd__(Intercept)": 0.6, "ran_pars/g/sd__x": 0.3,
+                 "fixed/(Intercept)": -0.5, "fixed/x": 0.4})
     assert fit.ranef.shape == (G, 2)

@@ -7,7 +7,9 @@ Called by :class:`backends.native.backend.NativeBackend` for non-gaussian famili
   scalar effects is lme4's mode/curvature AGHQ, "AGHQ(n)"; vector effects always use MVAGHQ);
 * ``trials: <column>`` — binomial successes out of that many trials;
 * ``offset: <column>`` — added to the linear predictor (log exposure for Poisson rates);
-* ``laplace: exact`` — the exact Laplace approximation instead of glmer's PIRLS path.
+* ``laplace: glmer`` — glmer's approximate PIRLS path instead of the exact Laplace
+  approximation (the default, ``laplace: exact``), to reproduce glmer's numbers digit for digit
+  (binomial/Poisson Laplace and lme4-style AGHQ; ordinal and MVAGHQ fits are always exact).
 """
 
 from __future__ import annotations
@@ -71,5 +73,5 @@ def _fit(job: FitJob, factors: list[str], options: dict[str, Any]):
                    adaptation=options.get("adaptation"), trials=options.get("trials"),
                    offset=options.get("offset"), factors=factors,
                    intercept_last=bool(options.get("intercept_last", True)),
-                   laplace=options.get("laplace", "glmer"),
+                   laplace=options.get("laplace", "exact"),
                    reference=dict(model.reference_level) or None)

@@ -5,16 +5,23 @@ the value at native's own optimum is native's reported log-likelihood. Two evalu
 
 * **exact**: conditional modes iterated to convergence and the curvature there, i.e. the exact
   Laplace approximation (and exact-mode AGHQ); a smooth function of the parameters, and what
-  ``laplace: exact`` fits (and ordinal models, as clmm's) report;
+  native's fits report by default (and ordinal models, as clmm's);
 * **glmer**: glmer's PIRLS path (:mod:`.glmer_pirls`): every evaluation restarts from the
   linear predictor of glmer's nAGQ = 0 stage and stops by glmer's ``tolPwrss`` rule, and the
-  determinant lags one iteration. This is what glmer reports, and native's default fits. It is
-  piecewise smooth (the step count jumps), so its information is taken with the step count
-  held at the point's (as the fitting code does for its SEs). Binomial and Poisson only; the
-  nAGQ = 0 stage runs once, on first use (a small theta-only fit).
+  determinant lags one iteration. This is what glmer reports, and native's ``laplace: glmer``
+  fits. It is piecewise smooth (the step count jumps), so its information is taken with the
+  step count held at the point's (as the fitting code does for its SEs). Binomial and Poisson
+  only; the nAGQ = 0 stage runs once, on first use (a small theta-only fit), unless the fit
+  that built this likelihood hands its own ``lp0`` over.
 
 MVAGHQ (Stata's mean-variance adaptive quadrature) has one path: the adaptation iterated to its
-fixed point. All values carry the full binomial/Poisson normalising constants.
+fixed point from the Laplace mode and curvature at the point. All values carry the full
+binomial/Poisson normalising constants.
+
+:meth:`GlmmLikelihood.conditional_modes` gives the random effects each engine reports at a
+point: conditional modes with conditional SDs for Laplace and lme4-style AGHQ (glmer's and
+clmm's ``ranef(condVar = TRUE)``; on glmer's path with glmer's lagged curvature), posterior
+means with posterior SDs for MVAGHQ (Stata's ``predict, reffects reses``).
 """
 
 from __future__ import annotations
@@ -29,14 +36,16 @@ from harness.estimator import Estimator
 from harness.spec import Model
 
 from ..canonical import ParameterLayout, Point, psd_cholesky
-from ..likelihood import EvaluationError, EvidenceUnavailable, Path, Values
+from ..likelihood import EvaluationError, EvidenceUnavailable, Path, RandomEffects, Values
+from ..ranef import by_level
 from .aghq import AghqDeviance
-from .fit import build_problem, deviance_function, stage1
+from .build import build_problem, deviance_function, set_thresholds
 from .glmer_pirls import glmer_modes
 from .laplace import LaplaceDeviance
 from .mvaghq import MvaghqDeviance
 from .pirls import PirlsError
 from .problem import Problem
+from .stage1 import stage1
 
 Deviance = LaplaceDeviance | AghqDeviance | MvaghqDeviance
 
@@ -45,13 +54,13 @@ class GlmmLikelihood:
     """Laplace, lme4-style AGHQ(n) and MVAGHQ(n) log-likelihoods of one GLMM problem."""
 
     def __init__(self, problem: Problem, x_names: list[str], thresholds: list[str],
-                 intercept_last: bool = True):
+                 intercept_last: bool = True, lp0: np.ndarray | None = None):
         self.problem = problem
         self.layout = ParameterLayout.build(x_names, thresholds, [problem.data.factor],
                                             residual=False)
         self.intercept_last = intercept_last
         self.nt, self.p = problem.layout.size, len(x_names)
-        self._lp0: np.ndarray | None = None
+        self._lp0 = lp0
         self._deviances: dict[tuple, Deviance] = {}
 
     @classmethod
@@ -108,6 +117,43 @@ class GlmmLikelihood:
     def beta_scale(self, point: Point) -> None:
         return None
 
+    def conditional_modes(self, point: Point, estimator: Estimator, path: Path) -> RandomEffects:
+        """Each level's random effects and their SDs as the estimator's engine reports them
+        (see the module docstring); keys ``(group, term, level)`` as FitResult names them."""
+        if point.alpha.size and np.any(np.diff(point.alpha) <= 0):
+            raise EvaluationError("the thresholds do not increase: not a parameter point")
+        b, V = self.random_effects(self._x(point), estimator, path)
+        return by_level([self.problem.data.factor], [b], [V])
+
+    def random_effects(self, x: np.ndarray, estimator: Estimator, path: Path
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """``b`` (m, k) and their covariances (m, k, k) at ``x = [theta, beta, thresholds]``:
+        posterior moments for MVAGHQ, conditional modes and ``T H^{-1} T'`` otherwise (glmer's
+        ``ranef`` is the conditional mode whatever nAGQ is: glmerAGQ restores u to the PIRLS
+        mode after visiting the nodes)."""
+        if path == "glmer" and not (self.has_glmer_path and
+                                    estimator.integration in ("laplace", "aghq")):
+            raise EvaluationError("glmer's PIRLS path exists for binomial and Poisson Laplace "
+                                  "and AGHQ fits only")
+        set_thresholds(self.problem, x, self.nt, self.p)
+        theta, beta = x[:self.nt], x[self.nt:self.nt + self.p]
+        try:
+            if estimator.integration == "mvaghq":
+                dev = self._deviance(estimator, "exact")
+                return dev.posterior(theta, beta)           # type: ignore[union-attr]
+            lp0 = self.lp0() if path == "glmer" else None
+            return LaplaceDeviance(self.problem, lp0).conditional(theta, beta)
+        except (PirlsError, np.linalg.LinAlgError, FloatingPointError) as e:
+            raise EvaluationError(f"the random effects could not be computed here: {e}"
+                                  ) from None
+
+    def point(self, x: np.ndarray) -> Point:
+        """The parameter point of ``x = [theta, beta, thresholds]`` (the fitting code's
+        vector)."""
+        T = self.problem.T(x[:self.nt])
+        return Point(beta=np.array(x[self.nt:self.nt + self.p]), alpha=np.array(x[self.nt +
+                     self.p:]), covariances=(T @ T.T,), sigma=None)
+
     # ---- pieces ----------------------------------------------------------------------------
     def theta(self, point: Point) -> np.ndarray:
         """glmer's theta: ``T = chol(Sigma)`` (a GLMM has no residual scale)."""
@@ -148,7 +194,7 @@ class GlmmLikelihood:
     def lp0(self) -> np.ndarray:
         """glmer's stage-1 (nAGQ = 0) linear predictor, computed once."""
         if self._lp0 is None:
-            self._lp0 = stage1(self.problem, self.p)[4]
+            self._lp0 = stage1(self.problem, self.p).eta
         return self._lp0
 
     def _pirls_steps(self, point: Point) -> int:

@@ -2,8 +2,9 @@
 
 Stages, as glmer (and as the brief for issue 7 asks):
 
-1. theta alone, with beta and u profiled by the joint PIRLS (glmer's ``nAGQ = 0`` stage) —
-   binomial and Poisson only; cheap, and it supplies starting values and approximate SEs;
+1. theta alone, with beta and u profiled by the joint PIRLS (glmer's ``nAGQ = 0`` stage,
+   :mod:`.stage1`) — binomial and Poisson only; cheap, and it supplies starting values and
+   approximate SEs;
 2. (theta, beta) jointly on the Laplace deviance (glmer ``nAGQ = 1``; clmm's default for ordinal
    models, whose thresholds join the parameter vector);
 3. for ``integration: aghq``, (theta, beta) again on the quadrature deviance, starting from the
@@ -11,41 +12,56 @@ Stages, as glmer (and as the brief for issue 7 asks):
    scalar effect (``"AGHQ(n)"``), Stata-style mean-variance AGHQ for vector effects or when
    ``adaptation="mean-variance"`` is asked for (``"MVAGHQ(n)"``).
 
-Standard errors come from the finite-difference Hessian of the final deviance over all free
-parameters, ``Cov = 2 H^{-1}`` (lme4 1.1-31's ``vcov`` for glmer uses this Hessian by default;
-Stata's are the inverse observed information, the same thing at the optimum).
+Which Laplace: by default the exact Laplace approximation (conditional modes converged, the
+curvature at them), maximised to the optimiser's tolerance: the optimum MixedModels.jl and
+tightly converged lme4 reach (cbpp logLik -92.0262819). ``laplace="glmer"`` instead evaluates
+the Laplace and lme4-style AGHQ deviances along glmer's approximate PIRLS path
+(:mod:`.glmer_pirls`), to reproduce glmer's numbers digit for digit; its optimum differs from the
+exact one by up to a few 1e-3 in logLik (cbpp: -92.0265665). The path used is a diagnostics
+message. Ordinal and MVAGHQ deviances have only the exact path.
+
+Standard errors and the convergence check come from the evidence engine's observed information
+at the reported estimates (:func:`backends.native.covariance.parameter_covariance`), the same
+computation that judges every other engine's estimates: Richardson-extrapolated central
+differences on the log-sd/atanh-cor scale, steps in standard errors. The reported deviance is
+re-evaluated there, so it belongs to the reported estimates.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.special import logit as qlogis
-from scipy.special import ndtri
 
-from ..design import Design, DesignError, auxiliary_columns, build_design
-from ..levels import refusal, rule_for
+from harness.estimator import Estimator
+
+from ..covariance import ParameterCovariance, parameter_covariance
+from ..design import Design
+from ..levels import rule_for
 from ..levels import warnings as grouping_warnings
-from ..optimizer import minimize_bobyqa
-from ..theta import ThetaLayout
+from ..information import second_differences
+from ..likelihood import Path
 from .aghq import AghqDeviance
-from .data import grouped_data
-from .families import Cumulative, make_family, ordinal_response
+from .build import build_problem, deviance_function, set_thresholds, threshold_start
+from .evidence import GlmmLikelihood
 from .glmer_pirls import glmer_modes
 from .laplace import LaplaceDeviance
 from .mvaghq import MvaghqDeviance
-from .optim import Optimum, gradient, hessian, minimise
-from .pirls import PirlsError, joint_modes
+from .optim import Optimum, minimise
+from .pirls import PirlsError
 from .problem import Problem
+from .stage1 import stage1
 
 FamilyName = Literal["binomial", "poisson", "ordinal"]
 Adaptation = Literal["mode-curvature", "mean-variance"]
+LaplacePath = Literal["exact", "glmer"]
 SINGULAR_TOL = 1e-4
+GRADIENT_TOL = 1e-2      # max |d deviance / d parameter| per standard error for convergence
+BOUNDARY_STEP = 1e-3     # theta step off a zero variance for the one-sided boundary check
+CONSISTENCY_TOL = 1e-6   # |reported deviance - deviance re-evaluated at the estimates|
 
 
 @dataclass
@@ -57,26 +73,47 @@ class GlmmFit:
     family: FamilyName
     link: str
     method: str                      # "Laplace", "AGHQ(7)", "MVAGHQ(7)"
+    path: Path                       # how Laplace / AGHQ deviances were evaluated
     x: np.ndarray
     n_theta: int
     x_names: list[str]
     threshold_names: list[str]
     deviance: float
-    cov: np.ndarray                  # covariance of x (NaN rows/cols for parameters at a bound)
+    covariance: ParameterCovariance  # SEs of every canonical key, at x
     ranef: np.ndarray                # (m, k) conditional modes or posterior means of b
     ranef_cov: np.ndarray            # (m, k, k)
     ranef_kind: str                  # "conditional modes" (Laplace, AGHQ) | "posterior means"
                                      # (MVAGHQ)
     evaluations: int
-    converged: bool
+    failures: list[str]              # why this is not a converged optimum (empty: it is)
+                                     # (the result's warnings are failures + warnings)
     max_abs_gradient: float
     singular: bool
-    hessian_pd: bool | None
     stage_deviances: dict[str, float]
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     objective: object = None         # x -> deviance that was minimised (for checks and tests)
+
+    @property
+    def converged(self) -> bool:
+        return not self.failures
+
+    @property
+    def hessian_pd(self) -> bool | None:
+        """Whether the observed information at x is positive definite (None: not computed)."""
+        ev = self.covariance.smallest_eigenvalue
+        return None if ev is None else ev > 0
+
+    @property
+    def estimator(self) -> Estimator:
+        return Estimator.parse(self.method)
+
+    @property
+    def std_errors(self) -> dict[str, float | None]:
+        """Canonical key (every scale) -> standard error, None where not computable (the
+        reason is in ``covariance.reasons``)."""
+        return self.covariance.std_errors
 
     @property
     def theta(self) -> np.ndarray:
@@ -91,55 +128,28 @@ class GlmmFit:
         return self.x[self.n_theta + len(self.x_names):]
 
 
-def build_problem(formula: str, data: pd.DataFrame, family: FamilyName, link: str,
-                  trials: str | None = None, offset: str | None = None,
-                  factors: tuple[str, ...] | list[str] = (), compress: bool = True,
-                  reference: dict[str, object] | None = None
-                  ) -> tuple[Design, Problem, list[str], list[str]]:
-    """Design -> compressed grouped data -> family -> :class:`Problem`.
-
-    Returns the problem plus fixed-effect and threshold names (clmm's ``"1|2"`` style).
-    ``reference`` maps a categorical variable to its reference level (as ``build_design``).
-    """
-    design = build_design(formula, data, factors, reference)
-    if not design.factors:
-        raise ValueError("the formula has no random-effects term; this is the GLMM estimator")
-    refused = refusal(design, rule_for(family))
-    if refused:
-        raise DesignError(refused)
-    extra = auxiliary_columns(design, data, trials=trials, offset=offset)
-    X, x_names, thr_names = design.X, list(design.x_names), []
-    y = design.y
-    if family == "ordinal":
-        X, x_names, y, thr_names, aliased = ordinal_response(X, x_names, y)
-        design.aliased += aliased
-    gd = grouped_data(design, y, X=X, trials=extra.get("trials"), offset=extra.get("offset"),
-                      compress=compress)
-    fam = make_family(family, link, gd.y, gd.trials if trials is not None else None,
-                      len(thr_names) + 1)
-    return design, Problem(gd, fam, ThetaLayout.for_factors([gd.factor])), x_names, thr_names
-
-
 def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
              link: str | None = None, integration: Literal["laplace", "aghq"] = "laplace",
              points: int = 1, adaptation: Adaptation | None = None, trials: str | None = None,
              offset: str | None = None, factors: tuple[str, ...] | list[str] = (),
-             intercept_last: bool = True,
-             laplace: Literal["glmer", "exact"] = "glmer", compress: bool = True,
-             reference: dict[str, object] | None = None) -> GlmmFit:
+             intercept_last: bool = True, laplace: LaplacePath = "exact",
+             compress: bool = True, reference: dict[str, object] | None = None) -> GlmmFit:
     """Fit a GLMM with one grouping factor (any number of random-effect terms on it).
 
-    ``laplace="glmer"`` (binomial/Poisson) evaluates the Laplace and lme4-style AGHQ deviances
-    through glmer's own PIRLS path (:mod:`.glmer_pirls`) so the numbers match glmer's;
-    ``"exact"`` uses the exact conditional modes and curvature. Ordinal models are always exact
-    (clmm's Laplace is). ``compress=False`` keeps one row per observation (the compressed fit
-    is exactly the same model; the switch exists to test that).
+    ``laplace="exact"`` (default) maximises the exact Laplace approximation (and exact-mode
+    AGHQ); ``"glmer"`` (binomial/Poisson) follows glmer's own PIRLS path (:mod:`.glmer_pirls`)
+    so the numbers match glmer's. Ordinal models are always exact (clmm's Laplace is).
+    ``compress=False`` keeps one row per observation (the compressed fit is exactly the same
+    model; the switch exists to test that).
 
     Random effects: conditional modes with conditional SDs for Laplace and lme4-style AGHQ(n)
     (glmer's and clmm's ``ranef(condVar = TRUE)``), posterior means with posterior SDs for
     MVAGHQ(n) (Stata's ``predict, reffects / reses``).
     """
     t0 = time.perf_counter()
+    if laplace == "glmer" and family == "ordinal":
+        raise ValueError("laplace='glmer' applies to binomial and Poisson GLMMs: an ordinal "
+                         "model's Laplace approximation is exact (as clmm's)")
     link = link or {"binomial": "logit", "poisson": "log", "ordinal": "logit"}[family]
     design, prob, x_names, thr = build_problem(formula, data, family, link, trials, offset,
                                                factors, compress=compress, reference=reference)
@@ -155,47 +165,47 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
     # ---- starting values and stage 1 ---------------------------------------------------------
     lp0, n_pirls = None, None
     if family == "ordinal":
-        x0 = np.concatenate([layout.initial(), np.zeros(p), _threshold_start(prob, link)])
+        x0 = np.concatenate([layout.initial(), np.zeros(p), threshold_start(prob, link)])
         scale0 = np.full(x0.size, 0.2)
     else:
-        x0, scale0, e1, dev1, eta1 = stage1(prob, p)
-        evals += e1
-        stage["stage1 (nAGQ=0)"] = dev1
+        s1 = stage1(prob, p)
+        x0, scale0 = s1.x, s1.scale
+        evals += s1.evaluations
+        stage["stage1 (nAGQ=0)"] = s1.deviance
         if laplace == "glmer":
-            lp0 = eta1
+            lp0 = s1.eta
             try:
                 n_pirls = glmer_modes(prob, x0[:nt], x0[nt:nt + p], lp0).iterations
             except PirlsError as e:
                 lp0 = None
                 messages.append(f"glmer's PIRLS path fails here ({e}); exact Laplace used")
-        if lp0 is not None:
-            messages.append("Laplace/AGHQ deviances follow glmer's PIRLS path (log-determinant "
-                            "from the weights one iteration before the modes, restarted from "
-                            f"the stage-1 linear predictor, {n_pirls} Fisher-scoring steps); "
-                            "laplace: exact gives the exact Laplace approximation")
+    path: Path = "glmer" if lp0 is not None else "exact"
+    messages.append(_path_message(path, family, n_pirls))
 
     laplace_dev = LaplaceDeviance(prob, lp0, n_pirls)
-    laplace = laplace_dev
-    f_lap = deviance_function(laplace, prob, nt, p)
-    opt = _minimise_piecewise(laplace, f_lap, x0, lower, scale0, nt, p)
+    f_lap = deviance_function(laplace_dev, prob, nt, p)
+    opt = _minimise_piecewise(laplace_dev, f_lap, x0, lower, scale0, nt, p)
     evals += opt.evaluations
     stage["Laplace"] = opt.value
     messages += [f"Laplace stage: {m}" for m in opt.messages]
     method = "Laplace"
-    dev_obj, f_final, final = laplace, f_lap, opt
+    f_final, final = f_lap, opt
 
     if integration == "aghq":
         scale = _scale_from_hessian(f_lap, opt.x, lower, scale0)
-        use_mv = prob.k > 1 or adaptation == "mean-variance"
-        if use_mv:
-            dev_obj = MvaghqDeviance(prob, points, intercept_last=intercept_last)
-            method = f"MVAGHQ({points})"
+        if prob.k > 1 or adaptation == "mean-variance":
+            if path == "glmer":
+                messages.append("MVAGHQ has no glmer path: glmer's PIRLS path gave the Laplace "
+                                "stage (the starting values); the quadrature is exact")
+            method, path = f"MVAGHQ({points})", "exact"
+            mv = MvaghqDeviance(prob, points, intercept_last=intercept_last)
+            f_final = deviance_function(mv, prob, nt, p)
+            final = minimise(f_final, opt.x, lower, scale)
         else:
-            dev_obj = AghqDeviance(prob, points, lp0, laplace.iterations)
             method = f"AGHQ({points})"
-        f_final = deviance_function(dev_obj, prob, nt, p)
-        final = (minimise(f_final, opt.x, lower, scale) if use_mv else
-                 _minimise_piecewise(dev_obj.laplace, f_final, opt.x, lower, scale, nt, p))
+            aghq = AghqDeviance(prob, points, lp0, laplace_dev.iterations)
+            f_final = deviance_function(aghq, prob, nt, p)
+            final = _minimise_piecewise(aghq.laplace, f_final, opt.x, lower, scale, nt, p)
         evals += final.evaluations
         stage[method] = final.value
         messages += [f"{method} stage: {m}" for m in final.messages]
@@ -207,51 +217,47 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
         x = snapped
     value = f_final(x)
 
-    # ---- checks, covariance, random effects ----------------------------------------------------
-    # Finite differences in units of approximate SEs: stage 1's (Laplace fits) or the Laplace
-    # Hessian's (quadrature fits); one Hessian at the optimum serves the SEs and the check.
-    scale = scale0 if integration != "aghq" else scale
-    grad, at_bound = gradient(f_final, x, lower, scale)
-    free_grad = np.where(at_bound, np.minimum(grad * scale, 0.0), grad * scale)
-    max_grad = float(np.max(np.abs(free_grad)))
-    free = ~(at_bound & diag)
-    H = hessian(f_final, x, free, scale)
-    cov = np.full((x.size, x.size), np.nan)
-    hess_pd: bool | None = None
-    try:
-        ev = np.linalg.eigvalsh(H)
-        hess_pd = bool(ev.min() > 0)
-        cov[np.ix_(free, free)] = 2.0 * np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        hess_pd = False
-    _set_thresholds(prob, x, nt, p)
-    theta, beta = x[:nt], x[nt:nt + p]
-    if isinstance(dev_obj, MvaghqDeviance):
-        b, bV = dev_obj.posterior(theta, beta)
+    # ---- standard errors, checks, random effects ---------------------------------------------
+    estimator = Estimator.parse(method)
+    lik = GlmmLikelihood(prob, x_names, thr, intercept_last, lp0=lp0)
+    cov = parameter_covariance(lik, lik.point(x), estimator, path)
+    evals += cov.evaluations
+    max_grad = 2.0 * max((abs(g) for g in cov.gradient.values()), default=0.0)
+    failures = _failures(final, value, cov, max_grad, _boundary_descent(f_final, x, value, diag))
+    b, bV = lik.random_effects(x, estimator, path)
+    if method.startswith("MVAGHQ"):
         kind = "posterior means"
         messages.append("random_effects are posterior means with posterior SDs (as Stata's "
                         "predict, reffects / reses), computed by the fitted quadrature")
     else:
-        # Laplace and lme4-style AGHQ(n): glmer's ranef() is the conditional mode whatever
-        # nAGQ is (glmerAGQ restores u to the PIRLS mode after visiting the nodes), with the
-        # condVar from the same PIRLS factor. The AGHQ object's own Laplace evaluator is used
-        # so the PIRLS settings (glmer path, step count) are the fitted ones.
-        lap = dev_obj.laplace if isinstance(dev_obj, AghqDeviance) else laplace
-        b, bV = lap.conditional(theta, beta)
         kind = "conditional modes"
         messages.append("random_effects are conditional modes with conditional SDs (as "
-                        "glmer's ranef(condVar = TRUE))")
-    singular = bool(np.any(layout.diagonal_mask() & (np.abs(theta) < SINGULAR_TOL)))
-    warnings = _warnings(design, final, max_grad, singular, hess_pd) \
-        + grouping_warnings(design, rule_for(family))
-    messages.append("max |gradient| is in standard-error units of each parameter")
-    return GlmmFit(design=design, problem=prob, family=family, link=link, method=method, x=x,
-                   n_theta=nt, x_names=x_names, threshold_names=thr, deviance=value, cov=cov,
-                   ranef=b, ranef_cov=bV, ranef_kind=kind, evaluations=evals,
-                   converged=bool(final.converged and max_grad < 1e-2 and hess_pd is not False),
-                   max_abs_gradient=max_grad, singular=singular, hessian_pd=hess_pd,
-                   stage_deviances=stage, messages=messages, warnings=warnings,
-                   seconds=time.perf_counter() - t0, objective=f_final)
+                        f"{'clmm' if family == 'ordinal' else 'glmer'}'s "
+                        "ranef(condVar = TRUE))")
+    set_thresholds(prob, x, nt, p)
+    singular = bool(np.any(layout.diagonal_mask() & (np.abs(x[:nt]) < SINGULAR_TOL)))
+    warnings = _warnings(design, singular, cov) + grouping_warnings(design, rule_for(family))
+    messages.append("max |gradient| is d deviance / d parameter times its conditional standard "
+                    "error (log-sd / atanh-cor scale), from the observed-information step")
+    return GlmmFit(design=design, problem=prob, family=family, link=link, method=method,
+                   path=path, x=x, n_theta=nt, x_names=x_names, threshold_names=thr,
+                   deviance=value, covariance=cov, ranef=b, ranef_cov=bV, ranef_kind=kind,
+                   evaluations=evals, failures=failures, max_abs_gradient=max_grad,
+                   singular=singular, stage_deviances=stage, messages=messages,
+                   warnings=warnings, seconds=time.perf_counter() - t0, objective=f_final)
+
+
+def _path_message(path: Path, family: str, n_pirls: int | None) -> str:
+    if family == "ordinal":
+        return "Laplace path: exact (conditional modes converged, observed curvature; as clmm)"
+    if path == "glmer":
+        return ("Laplace path: glmer (laplace: glmer): deviances follow glmer's PIRLS path "
+                "(log-determinant from the weights one iteration before the modes, restarted "
+                f"from the stage-1 linear predictor, {n_pirls} Fisher-scoring steps), to "
+                "reproduce glmer's numbers; its optimum is not the exact Laplace optimum")
+    return ("Laplace path: exact (conditional modes converged, curvature at the modes), "
+            "maximised to the optimiser's tolerance; laplace: glmer reproduces glmer's "
+            "approximate PIRLS path instead")
 
 
 def _minimise_piecewise(lap: LaplaceDeviance, f, x0: np.ndarray, lower: np.ndarray,
@@ -287,70 +293,13 @@ def _minimise_piecewise(lap: LaplaceDeviance, f, x0: np.ndarray, lower: np.ndarr
     return opt
 
 
-def deviance_function(dev, prob: Problem, nt: int, p: int):
-    """``x = [theta, beta, thresholds] -> deviance`` for one of the deviance objects (inf
-    where the thresholds do not increase)."""
-    ordinal = isinstance(prob.family, Cumulative)
-
-    def f(x: np.ndarray) -> float:
-        x = np.asarray(x, dtype=float)
-        if ordinal:
-            alpha = x[nt + p:]
-            if np.any(np.diff(alpha) <= 0):
-                return math.inf        # thresholds must increase
-            prob.family.with_thresholds(alpha)
-        return dev(x[:nt], x[nt:nt + p])
-    return f
-
-
-def _set_thresholds(prob: Problem, x: np.ndarray, nt: int, p: int) -> None:
-    if isinstance(prob.family, Cumulative):
-        prob.family.with_thresholds(x[nt + p:])
-
-
-def _threshold_start(prob: Problem, link: str) -> np.ndarray:
-    """Thresholds reproducing the marginal cumulative proportions (no covariates)."""
-    d = prob.data
-    counts = np.bincount(d.y.astype(int), weights=d.freq, minlength=prob.family.ncat)
-    cum = np.clip(np.cumsum(counts)[:-1] / counts.sum(), 1e-4, 1 - 1e-4)
-    return qlogis(cum) if link == "logit" else ndtri(cum)
-
-
-def stage1(prob: Problem, p: int) -> tuple[np.ndarray, np.ndarray, int, float, np.ndarray]:
-    """glmer's nAGQ = 0 stage: theta by BOBYQA with (u, beta) at their joint mode.
-
-    Returns the start ``[theta, beta]`` for stage 2, approximate SEs of it, the evaluations,
-    the nAGQ = 0 deviance and the linear predictor there (glmer's ``lp0``, from which every
-    glmer-path PIRLS restarts)."""
-    layout = prob.layout
-    state = {"u": np.zeros((prob.data.m, prob.k)), "beta": np.zeros(p)}
-    glm = joint_modes(prob, np.zeros(layout.size), state["beta"], state["u"])
-    state["beta"] = glm.beta
-
-    def f(theta: np.ndarray) -> float:
-        try:
-            jm = joint_modes(prob, theta, state["beta"], state["u"])
-        except (PirlsError, np.linalg.LinAlgError):
-            return math.inf
-        state["u"], state["beta"] = jm.u, jm.beta
-        return jm.deviance
-
-    res = minimize_bobyqa(f, layout.initial(), layout.lower_bounds())
-    jm = joint_modes(prob, res.theta, state["beta"], np.zeros_like(state["u"]))
-    se_beta = np.sqrt(np.clip(np.diag(jm.beta_cov), 1e-12, None))
-    scale_theta = np.maximum(0.1 * np.abs(res.theta), 0.01)
-    return (np.concatenate([res.theta, jm.beta]), np.concatenate([scale_theta, se_beta]),
-            res.evaluations, jm.deviance, jm.eta)
-
-
 def _scale_from_hessian(f, x: np.ndarray, lower: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     """Approximate standard errors of every parameter (a cheap Hessian at ``x``), used as the
-    optimiser's and the finite differences' scale; ``fallback`` where they are not usable."""
+    quadrature stage's optimiser scale; ``fallback`` where they are not usable."""
     free = np.isinf(lower) | (x - lower > 1e-6)
     try:
-        H = hessian(f, x, free, fallback, h=1e-2)
-        V = np.linalg.inv(H)
-        se = np.sqrt(2.0 * np.diag(V))
+        H, _ = second_differences(f, x, free, fallback, h=1e-2)
+        se = np.sqrt(2.0 * np.diag(np.linalg.inv(H)))
     except np.linalg.LinAlgError:
         return fallback
     out = fallback.copy()
@@ -359,18 +308,52 @@ def _scale_from_hessian(f, x: np.ndarray, lower: np.ndarray, fallback: np.ndarra
     return out
 
 
-def _warnings(design: Design, opt: Optimum, max_grad: float, singular: bool,
-              hess_pd: bool | None) -> list[str]:
+def _boundary_descent(f, x: np.ndarray, value: float, diag: np.ndarray) -> list[str]:
+    """For each random-effect sd at zero: does moving it off zero lower the deviance? (The
+    observed information leaves boundary parameters out, so this is their one-sided check.)"""
+    out = []
+    for i in np.flatnonzero(diag & (x == 0.0)):
+        y = x.copy()
+        y[i] = BOUNDARY_STEP
+        drop = value - f(y)
+        if drop > 1e-9 * (1.0 + abs(value)):
+            out.append(f"not converged: theta[{i}] is at 0 but theta = {BOUNDARY_STEP:g} "
+                       f"lowers the deviance by {drop:.3g}")
+    return out
+
+
+def _failures(opt: Optimum, value: float, cov: ParameterCovariance, max_grad: float,
+              boundary: list[str]) -> list[str]:
+    """Why the reported estimates are not a converged optimum (empty when they are)."""
+    out: list[str] = []
+    if not opt.converged:
+        out.append("the optimiser did not report convergence: " + "; ".join(opt.messages))
+    if cov.loglik is None:
+        out.append(f"not converged: the deviance cannot be evaluated around the estimates "
+                   f"({cov.reason})")
+    elif abs(-2.0 * cov.loglik - value) > CONSISTENCY_TOL * (1.0 + abs(value)):
+        out.append(f"the deviance at the estimates is not reproducible: {value:.10g} once, "
+                   f"{-2.0 * cov.loglik:.10g} again")
+    if max_grad > GRADIENT_TOL:
+        out.append(f"not converged: the deviance's gradient at the estimates is "
+                   f"{max_grad:.2g} per standard error (the limit is {GRADIENT_TOL:g})")
+    if cov.smallest_eigenvalue is not None and not cov.smallest_eigenvalue > 0:
+        out.append(f"not converged: the observed information is not positive definite "
+                   f"(smallest eigenvalue {cov.smallest_eigenvalue:.3g}): not a maximum, or a "
+                   "flat direction")
+    return out + boundary
+
+
+def _warnings(design: Design, singular: bool, cov: ParameterCovariance) -> list[str]:
+    """Warnings that do not make the fit non-converged (those are ``GlmmFit.failures``)."""
     out: list[str] = []
     if singular:
         out.append("singular fit: a random-effect variance is estimated at zero (or a "
                    "correlation at +/-1); the model is probably over-specified for these data")
-    if not opt.converged:
-        out.append("the optimiser did not report convergence: " + "; ".join(opt.messages))
-    if max_grad > 1e-2:
-        out.append(f"the deviance's gradient at the optimum is not small (max |gradient| = "
-                   f"{max_grad:.2g} per standard error); the estimates may be imprecise")
-    if hess_pd is False:
-        out.append("the Hessian of the deviance is not positive definite at the optimum: the "
-                   "standard errors are unreliable")
-    return out + design.warnings()
+    missing: dict[str, list[str]] = {}
+    for key, se in cov.std_errors.items():
+        if se is None:
+            missing.setdefault(cov.reasons.get(key, "no reason recorded"), []).append(key)
+    out += [f"no standard error for {', '.join(keys)}: {why}" for why, keys in missing.items()]
+    out += design.warnings()
+    return out
