@@ -33,6 +33,7 @@ from harness.filenames import report_stem
 from harness.junit import junit_xml
 from harness.keys import ParamKey
 from harness.known_differences import BY_ID, DIFFERENCE_TITLES, REGISTRY, RULE_OF
+from harness.labels import parameter_label, term_words
 from harness.plots import caterpillar, scatter
 from harness.postestimation import caterpillar_data, describe_icc
 from harness.references import reference_values
@@ -156,8 +157,12 @@ def page_name(spec_id: str) -> str:
     return report_stem(spec_id) + ".html"
 
 
-def write_report(suite: SuiteRun, out: Path) -> dict[str, Any]:
-    """Write results/, summary.json, junit.xml and the HTML pages into ``out``."""
+def write_report(suite: SuiteRun, out: Path, all_columns: bool = False) -> dict[str, Any]:
+    """Write results/, summary.json, junit.xml and the HTML pages into ``out``.
+
+    The index shows a column for every backend that produced a result for some spec; a
+    backend with none (Stata without a licence or stored results) gets a column only with
+    ``all_columns``, and a sentence says which were left out and why."""
     data = summary(suite)
     for run in suite.runs:
         folder = out / "results" / page_name(run.spec.id).removesuffix(".html")
@@ -170,8 +175,10 @@ def write_report(suite: SuiteRun, out: Path) -> dict[str, Any]:
     css = (Path(__file__).parent / "templates" / "style.css").read_text()
     js = (Path(__file__).parent / "templates" / "report.js").read_text()
     common = {"css": css, "js": js, "header": data["run"]}
+    columns = index_columns(suite, all_columns)
     (out / "index.html").write_text(env.get_template("index.html").render(
-        summary=data, runs=suite.runs, rows=index_rows(suite, data), **common))
+        summary=data, runs=suite.runs, columns=columns, rows=index_rows(suite, columns),
+        **common))
     (out / "policy.html").write_text(env.get_template("policy.html").render(
         policy=policy_table(), registry=REGISTRY, classes=QUANTITY_CLASSES, **common))
     pages = out / "specs"
@@ -182,8 +189,21 @@ def write_report(suite: SuiteRun, out: Path) -> dict[str, Any]:
     return data
 
 
-def index_rows(suite: SuiteRun, data: dict[str, Any]) -> list[dict[str, Any]]:
-    backends = list(data["run"]["backends"])
+def index_columns(suite: SuiteRun, all_columns: bool = False) -> dict[str, Any]:
+    """The backends that get a column in the index, and those left out with the reason."""
+    shown, hidden = [], []
+    for name in suite.options.backends:
+        statuses = Counter(run.results[name].status for run in suite.runs if name in run.results)
+        if all_columns or statuses["ok"] or statuses["error"]:
+            shown.append(name)
+        else:
+            counts = ", ".join(f"{n} {status_label(s)}" for s, n in statuses.most_common())
+            hidden.append(f"{name} ({counts})")
+    return {"shown": shown, "hidden": hidden}
+
+
+def index_rows(suite: SuiteRun, columns: dict[str, Any]) -> list[dict[str, Any]]:
+    backends = columns["shown"]
     rows = []
     for run in suite.runs:
         comp = run.comparison
@@ -341,47 +361,6 @@ def verdict_sentence(comp: SpecComparison) -> str:
     return text + "."
 
 
-_TERM_WORDS = {"sd": "sd", "var": "variance", "cor": "correlation", "cov": "covariance"}
-_STAT_WORDS = {"loglik": "log-likelihood", "aic": "AIC (as reported)", "bic": "BIC (as reported)",
-               "aic_computed": "AIC = -2LL + 2k", "bic_computed": "BIC = -2LL + k log N",
-               "deviance": "deviance", "reml_criterion": "REML criterion (-2 REML LL)",
-               "nobs": "observations", "df": "parameters (k)", "icc": "ICC"}
-
-
-def _term(t: str) -> str:
-    return "intercept" if t == "(Intercept)" else t
-
-
-def parameter_label(key: ParamKey) -> str:
-    """``ran_pars/school/sd__(Intercept)`` -> "sd of school intercepts" (the key stays shown)."""
-    if key.kind == "fixed":
-        return _term(key.name)
-    if key.kind == "threshold":
-        return f"threshold {key.name}"
-    if key.kind == "ran_pars":
-        word = _TERM_WORDS.get(key.scale or "", key.scale or "")
-        if key.is_residual:
-            return f"residual {word}"
-        if key.scale in ("cor", "cov"):
-            a, _, b = key.effects.partition(".")
-            return f"{word} of {key.group} {_term(a)} and {_term(b)}"
-        return f"{word} of {key.group} {_term(key.effects)}" + \
-            ("s" if key.effects == "(Intercept)" else "")
-    if key.kind == "ranef":
-        return f"BLUPs of {key.group} {_term(key.name)} (worst level)"
-    head, _, rest = key.name.partition("/")
-    if head == "vpc":
-        return f"VPC at the {rest} level"
-    if head == "icc" and rest:
-        return f"ICC at the {rest} level (Stata estat icc)"
-    if head == "ngroups":
-        return f"number of {rest} groups"
-    if head == "lr":
-        against, _, stat = rest.rpartition("/")
-        return f"LR test vs {against}: {stat}"
-    return _STAT_WORDS.get(key.name, key.name)
-
-
 def parameter_table(comp: SpecComparison) -> dict[str, Any]:
     """Rows keyed by canonical name with one column per source, and the checks per row."""
     sources = [s.source for s in comp.sources if s.kind == "reference"
@@ -494,7 +473,7 @@ def caterpillars(ok: dict) -> list[dict[str, str]]:
         keys = sorted({(e.group, e.term) for e in r.random_effects})
         for g, t in keys:
             rows = caterpillar_data(r, g, t, CATERPILLAR_MULTIPLIER)
-            svg = caterpillar(rows, f"{name}: {g} {_term(t)}", g, CATERPILLAR_MULTIPLIER)
+            svg = caterpillar(rows, f"{name}: {g} {term_words(t)}", g, CATERPILLAR_MULTIPLIER)
             if svg:
                 out.append({"backend": name, "group": g, "term": t, "svg": svg})
     return out
@@ -514,7 +493,7 @@ def scatters(comp: SpecComparison, ok: dict) -> list[dict[str, str]]:
         eb = {(e.level): e.estimate for e in ok[b].random_effects
               if e.group == ag.group and e.term == ag.term}
         pts = [(f"{ag.group} {lv}", ea[lv], eb[lv]) for lv in ea if lv in eb]
-        svg = scatter(pts, f"{ag.group} {_term(ag.term)}: {b} vs {a}", f"{a} BLUP",
+        svg = scatter(pts, f"{ag.group} {term_words(ag.term)}: {b} vs {a}", f"{a} BLUP",
                       f"{b} BLUP")
         if svg:
             out.append({"a": a, "b": b, "group": ag.group, "term": ag.term, "svg": svg})
