@@ -105,14 +105,20 @@ def _finish(suite: SuiteRun, folder: ReportFolder | None, args: argparse.Namespa
 
         for run in suite.runs:
             print(side_by_side(run.comparison).to_markdown(), file=text)
-    t = data["totals"]
-    print(f"{t['specs']} specs, {t['checks']} checks: {t['agree']} agree, {t['explained']} "
-          f"explained, {t['unexplained']} unexplained, {t['pending']} pending, {t['errors']} "
-          f"errors, {t['unavailable']} unavailable, {t['not_estimable']} not estimable, "
-          f"{t['info']} stated in words only", file=text)
+    print(totals_line(data["totals"]), file=text)
     if folder is not None:
         print(f"report: {folder.path / 'index.html'}", file=text)
     return _exit_code(suite, data)
+
+
+def totals_line(t: dict[str, Any]) -> str:
+    """The checks by verdict, then the matrix cells (spec x backend or reference) by status."""
+    v = t["check_verdicts"]
+    return (f"{t['specs']} specs, {t['checks']} checks ({v['agree']} agree, {v['explained']} "
+            f"explained, {v['unexplained']} unexplained); cells: {t['agree']} agree, "
+            f"{t['explained']} explained, {t['unexplained']} unexplained, {t['pending']} "
+            f"pending, {t['errors']} errors, {t['unavailable']} unavailable, "
+            f"{t['not_estimable']} not estimable, {t['info']} stated in words only")
 
 
 def json_document(suite: SuiteRun, data: dict[str, Any]) -> dict[str, Any]:
