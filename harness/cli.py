@@ -231,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--check", action="store_true",
                      help="then fit the spec on the backends present and compare (exit codes "
                           "as `run`)")
+    imp.add_argument("--backends", type=_backend_list, default=None,
+                     help="with --check: the backends (default: those available of native,lme4)")
     imp.add_argument("--data-dir", type=Path, default=None, help="folder with the datasets")
 
     lst = sub.add_parser("list", help="list the specs")

@@ -110,11 +110,11 @@ def _criteria(rows: list[list[str]], out: Printout) -> None:
 def _fixed(rows: list[list[str]], out: Printout) -> None:
     for cells in rows:
         label, values = _split(cells)
-        name = " ".join(c for c in label if c)
-        raw = [c for c in cells[len(label):]]
-        if raw and re.match(r"^0[a-z]$", raw[0]):
+        if any(re.match(r"^0[a-z]$", c) for c in label):  # 0b: "set to zero, redundant"
+            name = " ".join(c for c in label if c and not re.match(r"^0[a-z]$", c))
             out.skipped.append(f"{name}: redundant (set to zero)")
             continue
+        name = " ".join(c for c in label if c)
         if not values or values[0] is None:
             raise PrintoutError(f"Estimates of Fixed Effects: row {' '.join(cells).strip()!r} "
                                 "has no estimate")

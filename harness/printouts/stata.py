@@ -216,6 +216,8 @@ def _variance(printed: str, scale: str, inside: str, group: str, est: str | None
         return PrintedValue(printed, (ParamKey.ran_pars(group, _scale(scale), _term(parts[0])),),
                             est, se)
     a, b = (_term(p) for p in parts)
+    if b == "(Intercept)":  # Stata lists _cons last; R's model order puts the intercept first
+        a, b = b, a
     return PrintedValue(printed, (ParamKey.ran_pars(group, _scale(scale), a, b),
                                   ParamKey.ran_pars(group, _scale(scale), b, a)), est, se)
 
