@@ -69,22 +69,30 @@ def _shown(key: ParamKey, refs: list[Source], comp: SpecComparison) -> bool:
 
 
 def side_by_side(comp: SpecComparison, digits: int = 3, verdicts: bool = True) -> Table:
-    """The table described in the module docstring; ``digits`` decimals for every number."""
+    """The table described in the module docstring: ``digits`` decimals for every number, or
+    fewer where a reference printed fewer."""
     sources = shown_sources(comp)
     refs = [s for s in sources if s.kind == "reference"]
+    printed = printed_decimals(comp)
     header = ("", *map(str, sources), *(("verdict",) if verdicts else ()))
     rows: list[Row] = []
+
+    def cell(s: Source, key: ParamKey, quantity: str) -> str | None:
+        v = comp.values[key].get(s, {}).get(quantity)
+        if v is None:
+            return None
+        return format_value(v, min(digits, printed.get((s, key, quantity), digits)))
+
     for key in parameter_keys(comp):
         if not _shown(key, refs, comp):
             continue
-        by_source = comp.values[key]
-        est = [format_value(by_source.get(s, {}).get("estimate"), digits) for s in sources]
-        se = [by_source.get(s, {}).get("std_error") for s in sources]
+        est = [cell(s, key, "estimate") or "" for s in sources]
+        se = [cell(s, key, "std_error") for s in sources]
         tail = (worst_verdict(checks_of(comp, key)),) if verdicts else ()
         rows.append(Row((table_label(key), *est, *tail)))
         if any(v is not None for v in se):
-            rows.append(Row(("", *(f"({format_value(v, digits)})" if v is not None else ""
-                                   for v in se), *(("",) if verdicts else ())), "se"))
+            rows.append(Row(("", *(f"({v})" if v is not None else "" for v in se),
+                             *(("",) if verdicts else ())), "se"))
     stats = [ParamKey.stat(n) for n in STAT_ROWS[:1]]
     stats += sorted((k for k in comp.values if k.kind == "stat" and k.name.startswith("ngroups/")),
                     key=ParamKey.sort_key)
@@ -94,7 +102,9 @@ def side_by_side(comp: SpecComparison, digits: int = 3, verdicts: bool = True) -
         by_source = comp.values.get(key, {})
         if not any(s in by_source for s in sources):
             continue
-        cells = [_stat_text(key, by_source.get(s, {}).get("estimate"), digits) for s in sources]
+        cells = [_stat_text(key, by_source.get(s, {}).get("estimate"),
+                            min(digits, printed.get((s, key, "estimate"), digits)))
+                 for s in sources]
         tail = (worst_verdict(checks_of(comp, key)),) if verdicts else ()
         rows.append(Row((table_label(key), *cells, *tail), "stat", rule_before=first))
         first = False
@@ -105,6 +115,18 @@ def side_by_side(comp: SpecComparison, digits: int = 3, verdicts: bool = True) -
         notes.append("verdict: the worst of the row's comparisons (agree, explained, "
                      "unexplained); tolerances and evidence in the HTML report.")
     return Table(header=header, rows=rows, title=comp.spec.title, notes=notes)
+
+
+def printed_decimals(comp: SpecComparison) -> dict[tuple[Source, ParamKey, str], int]:
+    """How many decimals each reference printed: a table never shows a printed ``-1.68`` as
+    ``-1.680``, which would claim a digit the printout does not have."""
+    from harness.references import reference_values
+
+    out = {}
+    for ref in comp.spec.references:
+        for rv in reference_values(ref):
+            out[(Source.reference(ref.id), rv.key, rv.quantity)] = rv.number.decimals
+    return out
 
 
 def _stat_text(key: ParamKey, v: float | None, digits: int) -> str:
