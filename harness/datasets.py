@@ -28,7 +28,7 @@ import os
 import tempfile
 import urllib.request
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -172,6 +172,19 @@ def search_dirs(data_dir: str | Path | None = None) -> list[tuple[str, Path | No
         (f"${ENV_VAR}", Path(env).expanduser() if env else None),
         ("user cache", cache_dir()),
     ]
+
+
+def folder_with(files: Iterable[str], data_dir: str | Path | None = None) -> Path | None:
+    """The first folder in the lookup order that holds every one of ``files``, else None.
+
+    For callers that read several datasets from one folder (the test suite, the benchmarks), so
+    they look where :func:`locate` looks instead of keeping their own list of places.
+    """
+    wanted = list(files)
+    for _, folder in search_dirs(data_dir):
+        if folder is not None and all((folder / f).is_file() for f in wanted):
+            return folder.absolute()
+    return None
 
 
 def _candidates(entry: RegistryEntry, data_dir: str | Path | None) -> list[tuple[str, Path | None]]:
