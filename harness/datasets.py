@@ -40,7 +40,12 @@ import yaml
 import harness
 
 REPO_ROOT = Path(harness.__file__).resolve().parents[1]
-REGISTRY_PATH = REPO_ROOT / "data" / "registry.yaml"
+#: data/registry.yaml in a checkout; an installed (non-editable) package has no data/ folder and
+#: reads its own copy, harness/registry.yaml (a symlink in the repository that the wheel build
+#: turns into a file; pyproject.toml package-data)
+REGISTRY_PATH = next((p for p in (REPO_ROOT / "data" / "registry.yaml",
+                                  Path(harness.__file__).resolve().parent / "registry.yaml")
+                      if p.is_file()), REPO_ROOT / "data" / "registry.yaml")
 ENV_VAR = "MLM_HARNESS_DATA"
 FETCH_COMMAND = "mlm-harness data fetch"
 DOWNLOAD_TIMEOUT_S = 60.0

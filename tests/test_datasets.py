@@ -75,6 +75,17 @@ def test_registry_file_sits_in_the_repository_not_in_data_files():
     assert not list((ds.REPO_ROOT / "data").glob("*.dta"))
 
 
+def test_an_installed_package_carries_the_registry():
+    """A non-editable install has no data/ folder: harness/registry.yaml (a symlink here, a file
+    in the wheel) must be the same registry and be declared as package data."""
+    import tomllib
+
+    packaged = ds.REPO_ROOT / "harness" / "registry.yaml"
+    assert packaged.read_bytes() == ds.REGISTRY_PATH.read_bytes()
+    config = tomllib.loads((ds.REPO_ROOT / "pyproject.toml").read_text())
+    assert "registry.yaml" in config["tool"]["setuptools"]["package-data"]["harness"]
+
+
 # --- lookup -------------------------------------------------------------------------------------
 
 def test_lookup_order_data_dir_then_env_then_cache(fake_registry, tmp_path, monkeypatch):

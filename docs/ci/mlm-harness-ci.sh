@@ -30,10 +30,13 @@ if [ $# -eq 0 ]; then set -- specs; fi
 command -v Rscript >/dev/null || { echo "R is not installed (lme4 needs it; see docs/ci.md)" >&2; exit 2; }
 Rscript -e 'library(lme4)' >/dev/null 2>&1 || { echo "R has no lme4: install r-cran-lme4 or install.packages('lme4')" >&2; exit 2; }
 
-if [ ! -x "$VENV/bin/mlm-harness" ]; then
-  "$PYTHON" -m venv "$VENV"
+# (re)install when the environment is new or MLM_HARNESS_SOURCE changed since the last install
+stamp="$VENV/mlm-harness-source.txt"
+if [ ! -x "$VENV/bin/mlm-harness" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$MLM_HARNESS_SOURCE" ]; then
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q "$MLM_HARNESS_SOURCE"
+  "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps "$MLM_HARNESS_SOURCE"
   # rpy2 must match R: 3.6.x needs R >= 4.5, older R needs 3.5.x (mlm-harness docs/rpy2.md)
   if Rscript -e 'quit(status = as.integer(getRversion() < "4.5.0"))' >/dev/null 2>&1; then
     RPY2="rpy2>=3.6.6"
@@ -41,6 +44,7 @@ if [ ! -x "$VENV/bin/mlm-harness" ]; then
     RPY2="rpy2>=3.5.17,<3.6"
   fi
   "$VENV/bin/python" -m pip install -q "$RPY2"
+  printf '%s\n' "$MLM_HARNESS_SOURCE" > "$stamp"
 fi
 "$VENV/bin/mlm-harness" doctor || true   # what is installed, for the log
 
