@@ -205,7 +205,7 @@ def _suite(config: pytest.Config) -> dict[str, Any]:
     if state["error"] is not None:
         e = state["error"]
         raise SpecComparisonFailure(f"the fits did not run: {type(e).__name__}: {e} "
-                                    f"(the traceback is in the first failing test)")
+                                    f"(see the first failing test)")
     if state["suite"] is None:
         specs = list(state["specs"].values())
         stored = config.getoption("--mlm-results")
