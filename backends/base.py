@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import pandas as pd
 
+from backends import REGISTRY, backend_names  # noqa: F401  (backend_names: re-exported)
 from harness.results import FitResult, Status
 from harness.spec import Model, Spec
 
@@ -72,11 +73,6 @@ class Backend(ABC):
         return 0
 
 
-_REGISTRY: dict[str, str] = {
-    "native": "backends.native.backend:NativeBackend",
-    "lme4": "backends.lme4.backend:Lme4Backend",
-    "stata": "backends.stata.backend:StataBackend",
-}
 _INSTANCES: dict[str, Backend] = {}
 
 
@@ -85,15 +81,11 @@ def interrupt_all() -> dict[str, int]:
     return {name: backend.interrupt() for name, backend in list(_INSTANCES.items())}
 
 
-def backend_names() -> list[str]:
-    return list(_REGISTRY)
-
-
 def get_backend(name: str) -> Backend:
     """The backend called ``name``; an unknown name lists the known ones."""
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown backend {name!r}; known backends: {', '.join(_REGISTRY)}")
+    if name not in REGISTRY:
+        raise KeyError(f"unknown backend {name!r}; known backends: {', '.join(REGISTRY)}")
     if name not in _INSTANCES:
-        module, cls = _REGISTRY[name].split(":")
+        module, cls = REGISTRY[name].split(":")
         _INSTANCES[name] = getattr(importlib.import_module(module), cls)()
     return _INSTANCES[name]

@@ -61,9 +61,14 @@ CASES: tuple[Case, ...] = (
 
 
 def data_dir() -> Path:
-    """The course data folder: $MLM_HARNESS_DATA, else ../shared/data/sgsss-2025 from the repo."""
-    env = os.environ.get("MLM_HARNESS_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data" / "sgsss-2025")
+    """The course data folder: the first of $MLM_HARNESS_DATA and the user cache (where
+    ``mlm-harness data fetch`` puts them) that holds every case's file; else the first of the two
+    that is set, so a missing file's error names the place the user chose."""
+    from harness.datasets import ENV_VAR, cache_dir, folder_with
+
+    found = folder_with(f"{c.dataset}.dta" for c in CASES)
+    env = os.environ.get(ENV_VAR)
+    return found or (Path(env) if env else cache_dir())
 
 
 def dataset_path(name: str) -> Path:

@@ -28,7 +28,7 @@ import os
 import tempfile
 import urllib.request
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -40,7 +40,12 @@ import yaml
 import harness
 
 REPO_ROOT = Path(harness.__file__).resolve().parents[1]
-REGISTRY_PATH = REPO_ROOT / "data" / "registry.yaml"
+#: data/registry.yaml in a checkout; an installed (non-editable) package has no data/ folder and
+#: reads its own copy, harness/registry.yaml (a symlink in the repository that the wheel build
+#: turns into a file; pyproject.toml package-data)
+REGISTRY_PATH = next((p for p in (REPO_ROOT / "data" / "registry.yaml",
+                                  Path(harness.__file__).resolve().parent / "registry.yaml")
+                      if p.is_file()), REPO_ROOT / "data" / "registry.yaml")
 ENV_VAR = "MLM_HARNESS_DATA"
 FETCH_COMMAND = "mlm-harness data fetch"
 DOWNLOAD_TIMEOUT_S = 60.0
@@ -172,6 +177,19 @@ def search_dirs(data_dir: str | Path | None = None) -> list[tuple[str, Path | No
         (f"${ENV_VAR}", Path(env).expanduser() if env else None),
         ("user cache", cache_dir()),
     ]
+
+
+def folder_with(files: Iterable[str], data_dir: str | Path | None = None) -> Path | None:
+    """The first folder in the lookup order that holds every one of ``files``, else None.
+
+    For callers that read several datasets from one folder (the test suite, the benchmarks), so
+    they look where :func:`locate` looks instead of keeping their own list of places.
+    """
+    wanted = list(files)
+    for _, folder in search_dirs(data_dir):
+        if folder is not None and all((folder / f).is_file() for f in wanted):
+            return folder.absolute()
+    return None
 
 
 def _candidates(entry: RegistryEntry, data_dir: str | Path | None) -> list[tuple[str, Path | None]]:

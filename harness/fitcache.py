@@ -24,6 +24,7 @@ from typing import Any
 
 from backends.base import get_backend
 from harness import __version__
+from harness.paths import default_cache_dir  # noqa: F401  (re-exported)
 from harness.results import SCHEMA_VERSION, FitResult, result_problems
 from harness.spec import Spec
 
@@ -32,11 +33,6 @@ CACHE_FORMAT = 2  # of the entry files; 1 stored the bare result with no checksu
 #: what the key hashes: all the code and data description that can change a fit's numbers
 SOURCE_GLOBS = ("harness/**/*.py", "harness/**/*.R", "harness/**/*.yaml",
                 "backends/**/*.py", "backends/**/*.R", "backends/**/*.yaml", "data/registry.yaml")
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mlm-harness" / "fits"
 
 
 @cache

@@ -4,6 +4,9 @@
   (Stata's graphs use 1.96 x SE, the course's R code 2 x sd; catalogue D20: the multiplier is a
   parameter and is printed on the plot).
 * :func:`scatter` — one backend's BLUPs against another's with the identity line.
+* :func:`coefficient_plot` — each fixed effect as reported by every engine and reference, with
+  estimate ± multiplier x SE intervals, one row per term on the term's own scale (an intercept
+  of -3.5 and a slope of 0.05 are both readable), so a disagreement shows as displaced dots.
 
 SVGs scale to their container (``viewBox`` with ``width=100%``), and every point carries a
 ``<title>`` so hovering (or long-pressing) names the cluster.
@@ -123,5 +126,59 @@ def scatter(points: list[tuple[str, float, float]], title: str, xlabel: str,
         lines.append(f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="2.6" fill="#0969da" '
                      f'fill-opacity=".7"><title>{escape(label)}: {a:.6g} vs {b:.6g}</title>'
                      "</circle>")
+    lines.append("</svg>")
+    return "\n".join(lines)
+
+
+#: colours of the sources in a coefficient plot, in column order (colour-blind safe, Okabe-Ito)
+SOURCE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+
+
+def coefficient_plot(terms: list[tuple[str, list[tuple[str, float, float | None]]]],
+                     title: str, multiplier: float = 1.96) -> str:
+    """``terms`` = (term, [(source, estimate, SE or None), ...]); one row per term."""
+    terms = [(t, pts) for t, pts in terms if pts]
+    if not terms:
+        return ""
+    sources = list(dict.fromkeys(src for _, pts in terms for src, _, _ in pts))
+    colour = {src: SOURCE_COLOURS[i % len(SOURCE_COLOURS)] for i, src in enumerate(sources)}
+    legend, lx, ly = [], float(ML), float(MT + 6)
+    for src in sources:  # the legend wraps onto more lines when the names do not fit
+        width = 24 + 9 * len(src)
+        if lx + width > W - MR and lx > ML:
+            lx, ly = float(ML), ly + 16
+        legend.append(f'<circle cx="{lx:.0f}" cy="{ly:.0f}" r="4" fill="{colour[src]}"/>'
+                      f'<text x="{lx + 8:.0f}" y="{ly + 5:.0f}" fill="#1f2328">{escape(src)}</text>')
+        lx += width
+    row_h, label_w, top = 20 + 9 * len(sources), 150, ly + 16
+    height = int(top + row_h * len(terms) + 26)
+    lines = _frame(title, f"estimate ± {multiplier:g} × SE, each row on its own scale",
+                   "", height)
+    lines.extend(legend)
+    for i, (term, pts) in enumerate(terms):
+        y0 = top + i * row_h
+        ends = [v for _, est, se in pts for v in (est - multiplier * (se or 0.0),
+                                                  est + multiplier * (se or 0.0))]
+        lo, hi = min(ends), max(ends)
+        pad = (hi - lo) * 0.08 or max(abs(lo), 1e-9) * 0.05
+        x = _scale(lo - pad, hi + pad, label_w + 40, W - MR - 40)
+        lines.append(f'<text x="{label_w - 6}" y="{y0 + row_h / 2 + 4:.1f}" text-anchor="end" '
+                     f'fill="#1f2328">{escape(term)}</text>')
+        lines.append(f'<line x1="{label_w}" x2="{W - MR}" y1="{y0 + row_h:.1f}" '
+                     f'y2="{y0 + row_h:.1f}" stroke="#eaeef2"/>')
+        lines.append(f'<text x="{label_w + 36}" y="{y0 + row_h - 3:.1f}" text-anchor="end" '
+                     f'font-size="11" fill="#57606a">{_fmt(lo - pad)}</text>')
+        lines.append(f'<text x="{W - MR - 36}" y="{y0 + row_h - 3:.1f}" font-size="11" '
+                     f'fill="#57606a">{_fmt(hi + pad)}</text>')
+        for j, (src, est, se) in enumerate(pts):
+            yy = y0 + 8 + j * 9
+            tip = f"{term}, {src}: {est:.7g}" + (f" (SE {se:.4g})" if se is not None else "")
+            lines.append(f'<g class="pt"><title>{escape(tip)}</title>')
+            if se is not None:
+                lines.append(f'<line x1="{x(est - multiplier * se):.1f}" '
+                             f'x2="{x(est + multiplier * se):.1f}" y1="{yy:.1f}" y2="{yy:.1f}" '
+                             f'stroke="{colour[src]}" stroke-width="2"/>')
+            lines.append(f'<circle cx="{x(est):.1f}" cy="{yy:.1f}" r="3.4" '
+                         f'fill="{colour[src]}"/></g>')
     lines.append("</svg>")
     return "\n".join(lines)

@@ -28,15 +28,18 @@ from typing import Any
 import jinja2
 
 from harness import __version__
+from harness.causes import unexplained_causes
 from harness.compare import VERDICTS, Check, SpecComparison
 from harness.filenames import report_stem
 from harness.junit import junit_xml
 from harness.keys import ParamKey
 from harness.known_differences import BY_ID, DIFFERENCE_TITLES, REGISTRY, RULE_OF
-from harness.plots import caterpillar, scatter
+from harness.labels import parameter_label, table_label, term_words
+from harness.plots import caterpillar, coefficient_plot, scatter
 from harness.postestimation import caterpillar_data, describe_icc
 from harness.references import reference_values
 from harness.runner import SpecRun, SuiteRun
+from harness.sidebyside import parameter_keys, shown_sources, side_by_side
 from harness.spec import Derived, Spec
 from harness.tolerances import QUANTITY_CLASSES, policy_table
 
@@ -94,7 +97,8 @@ def summary(suite: SuiteRun) -> dict[str, Any]:
                    "check_verdicts": {v: verdicts.get(v, 0) for v in VERDICTS}},
         "specs": specs,
         "files": {"html": "index.html", "junit": "junit.xml", "policy": "policy.html",
-                  "results": "results/<spec>/<backend>.json"},
+                  "results": "results/<spec>/<backend>.json",
+                  "tables": "tables/<spec>.csv|md|tex"},
     }
 
 
@@ -156,8 +160,12 @@ def page_name(spec_id: str) -> str:
     return report_stem(spec_id) + ".html"
 
 
-def write_report(suite: SuiteRun, out: Path) -> dict[str, Any]:
-    """Write results/, summary.json, junit.xml and the HTML pages into ``out``."""
+def write_report(suite: SuiteRun, out: Path, all_columns: bool = False) -> dict[str, Any]:
+    """Write results/, summary.json, junit.xml and the HTML pages into ``out``.
+
+    The index shows a column for every backend that produced a result for some spec; a
+    backend with none (Stata without a licence or stored results) gets a column only with
+    ``all_columns``, and a sentence says which were left out and why."""
     data = summary(suite)
     for run in suite.runs:
         folder = out / "results" / page_name(run.spec.id).removesuffix(".html")
@@ -170,32 +178,65 @@ def write_report(suite: SuiteRun, out: Path) -> dict[str, Any]:
     css = (Path(__file__).parent / "templates" / "style.css").read_text()
     js = (Path(__file__).parent / "templates" / "report.js").read_text()
     common = {"css": css, "js": js, "header": data["run"]}
+    columns = index_columns(suite, all_columns)
     (out / "index.html").write_text(env.get_template("index.html").render(
-        summary=data, runs=suite.runs, rows=index_rows(suite, data), **common))
+        summary=data, runs=suite.runs, columns=columns, rows=index_rows(suite, columns),
+        **common))
     (out / "policy.html").write_text(env.get_template("policy.html").render(
         policy=policy_table(), registry=REGISTRY, classes=QUANTITY_CLASSES, **common))
     pages = out / "specs"
     pages.mkdir(exist_ok=True)
+    tables = out / "tables"
+    tables.mkdir(exist_ok=True)
     for run in suite.runs:
+        table = side_by_side(run.comparison)
+        stem = page_name(run.spec.id).removesuffix(".html")
+        for ext, text in (("csv", table.to_csv()), ("md", table.to_markdown()),
+                          ("tex", table.to_latex())):
+            (tables / f"{stem}.{ext}").write_text(text)
         (pages / page_name(run.spec.id)).write_text(env.get_template("spec.html").render(
-            run=run, page=spec_page(run), **common))
+            run=run, page=spec_page(run, suite.options.data_dir), **common))
     return data
 
 
-def index_rows(suite: SuiteRun, data: dict[str, Any]) -> list[dict[str, Any]]:
-    backends = list(data["run"]["backends"])
+def index_columns(suite: SuiteRun, all_columns: bool = False) -> dict[str, Any]:
+    """The backends that get a column in the index, and those left out with the reason."""
+    shown, hidden = [], []
+    for name in suite.options.backends:
+        statuses = Counter(run.results[name].status for run in suite.runs if name in run.results)
+        if all_columns or statuses["ok"] or statuses["error"]:
+            shown.append(name)
+        else:
+            counts = ", ".join(f"{n} {status_label(s)}" for s, n in statuses.most_common())
+            hidden.append(f"{name} ({counts})")
+    return {"shown": shown, "hidden": hidden}
+
+
+def index_rows(suite: SuiteRun, columns: dict[str, Any]) -> list[dict[str, Any]]:
+    backends = columns["shown"]
     rows = []
     for run in suite.runs:
         comp = run.comparison
         by_source = {s.source.name: s for s in comp.sources if s.kind == "backend"}
+        sources = {r.id: r.source for r in run.spec.references}
+        causes = unexplained_causes(comp)
         rows.append({
             "spec": run.spec, "status": comp.status, "counts": comp.counts(),
             "model_class": comp.model_class,
             "cells": [by_source.get(b) for b in backends],
-            "refs": [s for s in comp.sources if s.kind == "reference"],
+            "refs": [{"status": s, "source": sources.get(s.source.name, ""),
+                      "where": short_source(sources.get(s.source.name, ""))}
+                     for s in comp.sources if s.kind == "reference"],
+            "lead": causes[0].text if causes else "",
             "n_obs": _nobs(run),
         })
     return rows
+
+
+def short_source(text: str, limit: int = 48) -> str:
+    """Where a reference was printed, short enough for the index: ``talk 4 slide 6``."""
+    head = re.split(r"[(;]", text, maxsplit=1)[0].strip() or text
+    return head if len(head) <= limit else head[:limit - 1].rstrip() + "…"
 
 
 def _nobs(run: SpecRun) -> int:
@@ -208,17 +249,22 @@ def _nobs(run: SpecRun) -> int:
 # ---- one spec's page -----------------------------------------------------------------------
 
 
-def spec_page(run: SpecRun) -> dict[str, Any]:
+def spec_page(run: SpecRun, data_dir: Path | None = None) -> dict[str, Any]:
     comp = run.comparison
     spec = run.spec
     ok = {n: r for n, r in run.results.items() if r.status == "ok"}
     model = spec.model
+    stem = page_name(spec.id).removesuffix(".html")
     return {
         "words": model_in_words(spec),
         "formula": model.parsed.lme4(),
         "data": data_summary(run),
         "verdict_sentence": verdict_sentence(comp),
+        "causes": unexplained_causes(comp),
         "table": parameter_table(comp),
+        "side_by_side": side_by_side(comp).to_html(),
+        "table_files": [(ext, f"../tables/{stem}.{ext}") for ext in ("csv", "md", "tex")],
+        "coefficients": coefficients(comp),
         "unexplained": [c for c in comp.checks if c.verdict == "unexplained"],
         "fit_stats": fit_statistics(run),
         "diagnostics": diagnostics_text(run),
@@ -226,7 +272,7 @@ def spec_page(run: SpecRun) -> dict[str, Any]:
         "blups": comp.blups,
         "caterpillars": caterpillars(ok),
         "scatters": scatters(comp, ok),
-        "code": backend_code(run),
+        "code": backend_code(run, data_dir),
         "used_known": used_known_differences(comp),
     }
 
@@ -341,47 +387,6 @@ def verdict_sentence(comp: SpecComparison) -> str:
     return text + "."
 
 
-_TERM_WORDS = {"sd": "sd", "var": "variance", "cor": "correlation", "cov": "covariance"}
-_STAT_WORDS = {"loglik": "log-likelihood", "aic": "AIC (as reported)", "bic": "BIC (as reported)",
-               "aic_computed": "AIC = -2LL + 2k", "bic_computed": "BIC = -2LL + k log N",
-               "deviance": "deviance", "reml_criterion": "REML criterion (-2 REML LL)",
-               "nobs": "observations", "df": "parameters (k)", "icc": "ICC"}
-
-
-def _term(t: str) -> str:
-    return "intercept" if t == "(Intercept)" else t
-
-
-def parameter_label(key: ParamKey) -> str:
-    """``ran_pars/school/sd__(Intercept)`` -> "sd of school intercepts" (the key stays shown)."""
-    if key.kind == "fixed":
-        return _term(key.name)
-    if key.kind == "threshold":
-        return f"threshold {key.name}"
-    if key.kind == "ran_pars":
-        word = _TERM_WORDS.get(key.scale or "", key.scale or "")
-        if key.is_residual:
-            return f"residual {word}"
-        if key.scale in ("cor", "cov"):
-            a, _, b = key.effects.partition(".")
-            return f"{word} of {key.group} {_term(a)} and {_term(b)}"
-        return f"{word} of {key.group} {_term(key.effects)}" + \
-            ("s" if key.effects == "(Intercept)" else "")
-    if key.kind == "ranef":
-        return f"BLUPs of {key.group} {_term(key.name)} (worst level)"
-    head, _, rest = key.name.partition("/")
-    if head == "vpc":
-        return f"VPC at the {rest} level"
-    if head == "icc" and rest:
-        return f"ICC at the {rest} level (Stata estat icc)"
-    if head == "ngroups":
-        return f"number of {rest} groups"
-    if head == "lr":
-        against, _, stat = rest.rpartition("/")
-        return f"LR test vs {against}: {stat}"
-    return _STAT_WORDS.get(key.name, key.name)
-
-
 def parameter_table(comp: SpecComparison) -> dict[str, Any]:
     """Rows keyed by canonical name with one column per source, and the checks per row."""
     sources = [s.source for s in comp.sources if s.kind == "reference"
@@ -396,8 +401,38 @@ def parameter_table(comp: SpecComparison) -> dict[str, Any]:
         rows.append({"key": key, "values": {s: by_source.get(s, {}) for s in sources},
                      "checks": checks, "verdict": verdict,
                      "digits": worst.digits if worst else None,
-                     "group": key.kind})
+                     "group": key.kind, "explanations": row_explanations(comp, checks)})
     return {"sources": sources, "rows": rows}
+
+
+def row_explanations(comp: SpecComparison, checks: list[Check]) -> list[dict[str, Any]]:
+    """One entry per rule that explains checks of a row: its sentence once (the first
+    check's), and every pair it explains with that pair's difference and evidence numbers."""
+    spec_ids = {k.id for k in comp.spec.known_differences}
+    out: dict[str, dict[str, Any]] = {}
+    for c in checks:
+        if c.verdict != "explained":
+            continue
+        entry = out.setdefault(c.known_id, {
+            "id": c.known_id, "text": c.explanation, "pairs": [],
+            "title": ("spec-level known difference" if c.known_id in spec_ids
+                      else DIFFERENCE_TITLES.get(c.known_id, ""))})
+        entry["pairs"].append(c)
+    return list(out.values())
+
+
+def coefficients(comp: SpecComparison) -> str:
+    """The coefficient plot of the fixed effects (and thresholds) across engines and
+    references, on the scale of the comparison (log-odds for logits)."""
+    sources = shown_sources(comp)
+    terms = []
+    for key in parameter_keys(comp):
+        if key.kind not in ("fixed", "threshold"):
+            continue
+        pts = [(str(s), v["estimate"], v.get("std_error")) for s in sources
+               if "estimate" in (v := comp.values[key].get(s, {}))]
+        terms.append((table_label(key), pts))
+    return coefficient_plot(terms, f"Fixed effects across {len(sources)} sources")
 
 
 def fit_statistics(run: SpecRun) -> list[dict[str, Any]]:
@@ -494,7 +529,7 @@ def caterpillars(ok: dict) -> list[dict[str, str]]:
         keys = sorted({(e.group, e.term) for e in r.random_effects})
         for g, t in keys:
             rows = caterpillar_data(r, g, t, CATERPILLAR_MULTIPLIER)
-            svg = caterpillar(rows, f"{name}: {g} {_term(t)}", g, CATERPILLAR_MULTIPLIER)
+            svg = caterpillar(rows, f"{name}: {g} {term_words(t)}", g, CATERPILLAR_MULTIPLIER)
             if svg:
                 out.append({"backend": name, "group": g, "term": t, "svg": svg})
     return out
@@ -514,18 +549,44 @@ def scatters(comp: SpecComparison, ok: dict) -> list[dict[str, str]]:
         eb = {(e.level): e.estimate for e in ok[b].random_effects
               if e.group == ag.group and e.term == ag.term}
         pts = [(f"{ag.group} {lv}", ea[lv], eb[lv]) for lv in ea if lv in eb]
-        svg = scatter(pts, f"{ag.group} {_term(ag.term)}: {b} vs {a}", f"{a} BLUP",
+        svg = scatter(pts, f"{ag.group} {term_words(ag.term)}: {b} vs {a}", f"{a} BLUP",
                       f"{b} BLUP")
         if svg:
             out.append({"a": a, "b": b, "group": ag.group, "term": ag.term, "svg": svg})
     return out
 
 
-def backend_code(run: SpecRun) -> list[dict[str, str]]:
-    """The exact code each backend ran (provenance), else what it would run (render)."""
+def api_snippet(run: SpecRun, data_dir: Path | None = None) -> str:
+    """Python that refits this spec with the native engine and prints the side-by-side table,
+    through the documented API (docs/api.md), runnable as shown."""
+    import pprint
+
+    if run.spec_path is not None:
+        load = f"spec = mh.load({str(run.spec_path)!r})"
+    else:
+        literal = pprint.pformat(run.spec.model_dump(mode="json", exclude_defaults=True),
+                                 width=88, sort_dicts=False)
+        load = "spec = mh.from_dict(" + literal.replace("\n", "\n    ") + ")"
+    where = f", data_dir={str(data_dir)!r}" if data_dir else ""
+    return (f"import mlm_harness as mh\n\n{load}\n"
+            f"comparison = mh.fit(spec, backends=[\"native\"]{where})\n"
+            "print(comparison.to_markdown())")
+
+
+def backend_code(run: SpecRun, data_dir: Path | None = None) -> list[dict[str, str]]:
+    """The exact code each backend ran (provenance), else what it would run (render). For the
+    native engine: the Python API call that refits the spec, then the estimator call it makes."""
     out = []
     for name, r in run.results.items():
         code, what = "", ""
+        if name == "native":
+            call = r.provenance.call or ""
+            code = api_snippet(run, data_dir) + (
+                "\n\n# inside, on the prepared data:\n# " + call.replace("\n", "\n# ")
+                if call else "")
+            out.append(_code_entry(name, code, "Python API: refits this spec and prints the "
+                                               "side-by-side table"))
+            continue
         if r.provenance.script:
             code, what = r.provenance.script, "script that reproduces the fit"
         elif r.provenance.call:
@@ -546,7 +607,8 @@ def backend_code(run: SpecRun) -> list[dict[str, str]]:
 
         for name in backend_names():
             if name not in run.results:
-                code = get_backend(name).render(run.spec)
+                code = (api_snippet(run, data_dir) if name == "native"
+                        else get_backend(name).render(run.spec))
                 if code:
                     out.append(_code_entry(name, code, "not run here: the code it would run"))
     except Exception:  # rendering is a courtesy; it must never break the report

@@ -1,15 +1,14 @@
 """Tests for the dataset registry, lookup, fetch, verify and readers (harness/datasets.py).
 
 Lookup, fetch and checksum tests use a small fake registry in tmp_path, so they run anywhere.
-Tests that read the course files skip when the course data folder is absent: $MLM_HARNESS_DATA,
-else ../shared/data/sgsss-2025 next to the repository.
+Tests that read the course files skip when the course data folder is absent ($MLM_HARNESS_DATA,
+else the user cache; tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +17,10 @@ import pytest
 import yaml
 
 from harness import datasets as ds
+from tests.conftest import course_data_dir, no_data_reason
 
-COURSE_DIR = Path(os.environ.get(ds.ENV_VAR) or ds.REPO_ROOT.parent / "shared/data/sgsss-2025")
-needs_course = pytest.mark.skipif(not (COURSE_DIR / "gcse.dta").is_file(),
-                                  reason=f"course data folder not found at {COURSE_DIR}")
+COURSE_DIR = course_data_dir() or Path("(no course data folder)")
+needs_course = pytest.mark.skipif(course_data_dir() is None, reason=no_data_reason())
 
 CSV_BYTES = b"g,y\n1,0.5\n1,1.5\n2,2.5\n"
 
@@ -76,6 +75,17 @@ def test_registry_file_sits_in_the_repository_not_in_data_files():
     assert not list((ds.REPO_ROOT / "data").glob("*.dta"))
 
 
+def test_an_installed_package_carries_the_registry():
+    """A non-editable install has no data/ folder: harness/registry.yaml (a symlink here, a file
+    in the wheel) must be the same registry and be declared as package data."""
+    import tomllib
+
+    packaged = ds.REPO_ROOT / "harness" / "registry.yaml"
+    assert packaged.read_bytes() == ds.REGISTRY_PATH.read_bytes()
+    config = tomllib.loads((ds.REPO_ROOT / "pyproject.toml").read_text())
+    assert "registry.yaml" in config["tool"]["setuptools"]["package-data"]["harness"]
+
+
 # --- lookup -------------------------------------------------------------------------------------
 
 def test_lookup_order_data_dir_then_env_then_cache(fake_registry, tmp_path, monkeypatch):
@@ -87,6 +97,20 @@ def test_lookup_order_data_dir_then_env_then_cache(fake_registry, tmp_path, monk
     explicit = _put(tmp_path / "explicit")
     assert ds.locate("toy", data_dir=tmp_path / "explicit") == explicit
     assert ds.load_dataset("toy", data_dir=tmp_path / "explicit").path == explicit
+
+
+def test_folder_with_is_the_first_place_holding_every_file(tmp_path, monkeypatch):
+    (ds.cache_dir()).mkdir(parents=True)
+    for f in ("a.dta", "b.dta"):
+        (ds.cache_dir() / f).write_bytes(b"x")
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "a.dta").write_bytes(b"x")
+    monkeypatch.setenv(ds.ENV_VAR, str(env))
+    assert ds.folder_with(["a.dta"]) == env
+    assert ds.folder_with(["a.dta", "b.dta"]) == ds.cache_dir()  # env lacks b.dta
+    assert ds.folder_with(["a.dta", "c.dta"]) is None
+    assert ds.folder_with(["a.dta"], data_dir=tmp_path / "none") == env
 
 
 def test_cache_dir_without_xdg_is_under_home(monkeypatch, tmp_path):

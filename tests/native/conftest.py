@@ -13,6 +13,7 @@ import pytest
 
 from benchmarks.cases import CASES, data_dir, dataset_path
 from benchmarks.rscript import RModel, run_lme4
+from tests.conftest import no_data_reason
 
 TIGHT = ('lmerControl(optimizer = "nloptwrap", optCtrl = list(ftol_abs = 1e-14, '
          'ftol_rel = 1e-15, xtol_abs = 1e-12, xtol_rel = 0, maxeval = 1e5))')
@@ -21,7 +22,7 @@ TIGHT = ('lmerControl(optimizer = "nloptwrap", optCtrl = list(ftol_abs = 1e-14, 
 @pytest.fixture(scope="session")
 def course_data():
     if not (data_dir() / "gcse.dta").exists():
-        pytest.skip(f"course data not found in {data_dir()} (set MLM_HARNESS_DATA)")
+        pytest.skip(no_data_reason())
     return data_dir()
 
 

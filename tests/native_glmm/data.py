@@ -8,16 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.conftest import course_data_dir
+from tests.conftest import skip_without_data
 
 
 def _read(name: str) -> pd.DataFrame:
     import pyreadstat
 
-    d = course_data_dir()
-    if d is None:
-        import pytest
-        pytest.skip("course datasets not found (set MLM_HARNESS_DATA)")
+    d = skip_without_data()
     df, _ = pyreadstat.read_dta(str(Path(d) / f"{name}.dta"), apply_value_formats=False)
     return df
 

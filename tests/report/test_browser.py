@@ -58,6 +58,8 @@ def test_index_matrix_totals_and_filters(driver, report_dir: Path, shots: Path) 
     statuses = {r.get_attribute("data-status") for r in rows}
     assert statuses == {"agree", "unexplained", "explained"}
     assert driver.find_element(By.CSS_SELECTOR, ".total-unexplained b").text == "3"
+    refs = driver.find_elements(By.CSS_SELECTOR, "td.refs .ref .explain")
+    assert refs and all(r.text.strip() for r in refs)  # where each reference was printed
     full_page_screenshot(driver, shots / "index-laptop.png", 1366)
     full_page_screenshot(driver, shots / "index-phone.png", 390, mobile=True)
     set_viewport(driver, 1366, 900)
@@ -109,7 +111,18 @@ def test_spec_page_dom(driver, report_dir: Path, shots: Path) -> None:  # noqa: 
     assert "unexplained" in by_key["ran_pars/school/var__(Intercept)"].get_attribute("class")
     assert "explained" in by_key["fixed/lrt"].get_attribute("class").split() or \
         "agree" in by_key["fixed/lrt"].get_attribute("class")
-    assert len(driver.find_elements(By.CSS_SELECTOR, "svg.plot")) == 3
+    assert len(driver.find_elements(By.CSS_SELECTOR, "svg.plot")) == 4  # + coefficient plot
+    # the report leads with the likely causes of the unexplained cells
+    causes = driver.find_element(By.ID, "causes")
+    assert causes.is_displayed() and causes.find_elements(By.CSS_SELECTOR, "li.cause")
+    assert causes.location["y"] < driver.find_element(By.ID, "model").location["y"]
+    # the side-by-side table and the coefficient plot across engines are on the page
+    sbs = driver.find_elements(By.CSS_SELECTOR, "#sbs table.side-by-side tbody tr")
+    assert len(sbs) > 6 and any("Num.Obs." in r.text for r in sbs)
+    assert driver.find_element(By.CSS_SELECTOR, "figure.coefplot svg").is_displayed()
+    # each explained row says why once, below it, with its evidence
+    why = driver.find_elements(By.CSS_SELECTOR, "tr.why-row .why")
+    assert why and all(w.find_elements(By.CSS_SELECTOR, "table.evidence tbody tr") for w in why)
     assert driver.find_elements(By.CSS_SELECTOR, "#fitstats tbody tr")
     button = driver.find_element(By.CSS_SELECTOR, "button.copy")
     button.click()

@@ -70,8 +70,10 @@ def test_every_link_resolves(report_dir: Path) -> None:
 def test_spec_page_shows_code_plots_and_diagnostics(report_dir: Path) -> None:
     html = (report_dir / "specs" / "gcse.ri_reml.html").read_text()
     assert "lmer(gcse ~ lrt + girl + sch_2 + (1 | school)" in html  # lme4 script
-    assert "lmm(&#39;gcse ~ lrt" in html  # native call
-    assert html.count('<svg class="plot"') == 3  # 2 caterpillars + 1 scatter
+    assert "lmm(&#39;gcse ~ lrt" in html  # native call, under the API snippet that makes it
+    assert "import mlm_harness as mh" in html
+    # the coefficient plot, 2 caterpillars and 1 scatter
+    assert html.count('<svg class="plot"') == 4
     assert 'class="identity"' in html
     assert "native reaches a higher log-likelihood than lme4" in html
     assert "[D18]" in html
