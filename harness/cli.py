@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="report folder (default: a new reports/<date-time>/)")
     run.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
     run.add_argument("--jobs", type=int, default=1, help="fits to run in parallel")
+    run.add_argument("--scheduler", default=None,
+                     help="send the fits to this Dask scheduler (tcp://host:8786) instead of "
+                          "local threads (docs/simulate.md)")
     run.add_argument("--data-dir", type=Path, default=None, help="folder with the datasets")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--cache-dir", type=Path, default=default_cache_dir(),
@@ -97,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     from backends.stata.cli import add_parser as add_stata_parser
 
     add_stata_parser(sub)
+    from harness.simulate.cli import add_parser as add_simulate_parser
+
+    add_simulate_parser(sub)
     return p
 
 
@@ -109,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": cmd_run, "fit": cmd_fit, "list": cmd_list, "show": cmd_show,
                 "data": cmd_data, "doctor": cmd_doctor,
-                "stata": lambda a: a.handler(a)}[args.command](args)
+                "stata": lambda a: a.handler(a), "simulate": lambda a: a.handler(a)
+                }[args.command](args)
     except (SpecError, DatasetError, DataPreparationError, UsageError) as e:
         print(f"mlm-harness: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -140,7 +147,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return tqdm(it, total=total, desc="fitting", unit="fit", file=sys.stderr)
 
     options = RunOptions(backends=backends, required=set(args.require), data_dir=args.data_dir,
-                         jobs=args.jobs, cache_dir=None if args.no_cache else args.cache_dir)
+                         jobs=args.jobs, cache_dir=None if args.no_cache else args.cache_dir,
+                         scheduler=args.scheduler)
     suite = run_specs([(p, s) for p, s in specs], options, progress)
     data = write_report(suite, out)
     t = data["totals"]
