@@ -35,6 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "extend the same study)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="replications per Dask task (default: the study's, else 10)")
+    p.add_argument("--only", action="append", default=[], metavar="DIM=VALUE",
+                   help="run (and report) only the cells with this design value, e.g. "
+                        "--only family=gaussian (repeatable: all must match)")
     p.add_argument("--fresh", action="store_true",
                    help="delete the folder's stored replications and start again")
     p.add_argument("--report-only", action="store_true",
@@ -58,6 +61,8 @@ def handle(args: argparse.Namespace) -> int:
             return 2
     try:
         loaded = load_study(args.study)
+        if args.only:
+            loaded = loaded.select(args.only)
         out = args.out or root / "simulations" / loaded.study.id
         if args.report_only:
             from .engine import StudyRun, write_outputs
@@ -65,8 +70,8 @@ def handle(args: argparse.Namespace) -> int:
             store = ResultStore(out)
             store.open(loaded)
             reps = args.replications or loaded.study.replications
-            files = write_outputs(loaded, store, out, reps, StudyRun(loaded.study.id, "", 0.0,
-                                                                     reps))
+            record = StudyRun(study=loaded.study.id, started="", replications=reps)
+            files = write_outputs(loaded, store, out, reps, record)
             print(f"report: {files['report']}")
             return 0
         from .engine import run_study

@@ -1,7 +1,8 @@
 """Dask: a local cluster with no set-up, or an existing scheduler; R workers closed cleanly.
 
 * :func:`connect` starts a ``LocalCluster`` on this machine (one single-threaded worker process
-  per core by default, bound to 127.0.0.1, no dashboard), or connects to ``--scheduler
+  per core by default, bound to 127.0.0.1, its HTTP endpoint on a free loopback port),
+  or connects to ``--scheduler
   ADDRESS`` — a scheduler started by hand (``dask scheduler`` / ``dask worker``), by
   dask-jobqueue on an HPC batch system or by dask-kubernetes (docs/simulate.md). Every worker
   needs this project installed (``pip install -e .[simulate]``) and, for lme4, R.
@@ -70,7 +71,7 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
         return
     n = workers or os.cpu_count() or 1
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         client.register_plugin(_plugin())
         yield client

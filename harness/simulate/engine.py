@@ -58,7 +58,8 @@ class StudyRun:
     scheduler: str = "local"
     worker_memory_mb: dict[str, float] = field(default_factory=dict)
     load_average: tuple[float, float, float] | None = None
-    batch_seconds: float = 0.0
+    batch_seconds: float = 0.0  # the tasks' own wall time, summed over workers
+    compute_seconds: float = 0.0  # wall time from the first task sent to the last stored
     command_line: str = ""
     platform: str = ""
     mlm_harness: str = __version__
@@ -148,6 +149,7 @@ def _run_batches(client: Any, plan: Plan, batches: list[Batch], store: ResultSto
     client.gather([client.submit(warm_up, engines, workers=[address], pure=False)
                    for address in client.scheduler_info()["workers"]])
     bars = _progress_bars(plan, batches, reps) if progress else {}
+    t0 = time.perf_counter()
     remote = client.scatter(plan, broadcast=True)
     futures = {client.submit(timed_batch, remote, b.cell, list(b.reps), list(b.fits),
                              pure=False): b for b in batches}
@@ -169,6 +171,7 @@ def _run_batches(client: Any, plan: Plan, batches: list[Batch], store: ResultSto
                 if label in bars:
                     bars[label].update(len(batch.reps))
     finally:
+        record.compute_seconds = round(time.perf_counter() - t0, 3)
         for future in futures:
             future.cancel()
         for bar in bars.values():

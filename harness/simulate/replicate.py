@@ -127,8 +127,12 @@ class _EvidenceCache:
                 self.models[name] = EvidenceModel.build(model, self.data, factors)
             path = "glmer" if model.family != "gaussian" and model.parsed.has_random else "exact"
             cov = self.models[name].covariance(estimates_of(result), result.estimator, path)
-        except (EvidenceUnavailable, DesignError, ValueError) as e:
+        except (EvidenceUnavailable, DesignError) as e:
             return {}, {p.key: f"evidence unavailable: {e}" for p in result.parameters}
+        except Exception as e:  # noqa: BLE001 - e.g. an overflow at an extreme estimate: the
+            # fit stands, only this SE is missing, and the row says why
+            return {}, {p.key: f"evidence failed: {type(e).__name__}: {e}"
+                        for p in result.parameters}
         return cov.std_errors, {k: cov.reason or why for k, why in cov.reasons.items()}
 
 

@@ -466,6 +466,22 @@ class LoadedStudy:
     def formula(self) -> str:
         return self.spec.model.formula if self.spec is not None else str(self.study.model.formula)
 
+    def select(self, filters: list[str]) -> "LoadedStudy":
+        """Only the cells whose design values match every ``dimension=value`` filter (the
+        values as cell ids print them), to run or report part of a large study."""
+        wanted = []
+        for text in filters:
+            name, sep, value = text.partition("=")
+            if not sep:
+                raise StudyError(self.path, [f"--only {text!r}: write dimension=value, e.g. "
+                                             "family=gaussian"])
+            wanted.append((name.strip(), value.strip()))
+        cells = [c for c in self.cells if all(c.labels().get(n) == v for n, v in wanted)]
+        if not cells:
+            raise StudyError(self.path, [f"--only {' '.join(filters)} matches no cell; cells "
+                                         f"look like: {self.cells[0].id}"])
+        return LoadedStudy(self.study, self.path, cells, self.spec)
+
 
 def _format_errors(err: ValidationError) -> list[str]:
     problems = []
