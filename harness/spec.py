@@ -504,15 +504,20 @@ def parse_spec(data: Any, path: str | Path | None = None) -> Spec:
         raise SpecError(path, _format_errors(err)) from None
 
 
+def read_yaml(path: Path, error: type[SpecError] = SpecError) -> Any:
+    """A YAML file's content; unreadable or invalid files raise ``error`` naming the file
+    (specs, and the simulation studies of harness/simulate, which raise their own subclass)."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise error(path, [f"not valid YAML: {e}"]) from None
+    except OSError as e:
+        raise error(path, [f"cannot read: {e.strerror}"]) from None
+
+
 def load_spec(path: str | Path) -> Spec:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise SpecError(path, [f"not valid YAML: {e}"]) from None
-    except OSError as e:
-        raise SpecError(path, [f"cannot read: {e.strerror}"]) from None
-    return parse_spec(data, path)
+    return parse_spec(read_yaml(path), path)
 
 
 def load_specs(paths: list[str | Path]) -> list[tuple[Path, Spec]]:

@@ -147,13 +147,13 @@ def write_report(loaded: LoadedStudy, summary: pd.DataFrame, perf: pd.DataFrame,
              "estimator": f.estimator if isinstance(f.estimator, str) else
              "; ".join(f"{k}: {v}" for k, v in f.estimator.items()),
              "formula": f.formula or loaded.formula()} for f in study.fits]
-    problems = [f"fit {k} not run: {v}" for k, v in record.skipped_fits.items()]
-    problems += [f"batch failed (rerun to retry): {b}" for b in record.batches_failed]
+    skipped = [f"fit {k} not run in this run: {v}" for k, v in record.skipped_fits.items()]
+    problems = [f"batch failed (rerun to retry): {b}" for b in record.batches_failed]
     html = env.get_template("simulate.html").render(
         css=(TEMPLATES / "style.css").read_text(), study=study, cells=loaded.cells,
         record=record, formula=loaded.formula(), spec_id=loaded.spec.id if loaded.spec else "",
         fits=fits, truth=sorted(study.truth.items()), verdict=verdict(loaded, summary),
-        problems=problems, plot_groups=plot_groups(loaded, summary) if len(summary) else [],
+        problems=problems, skipped=skipped, plot_groups=plot_groups(loaded, summary) if len(summary) else [],
         rates=rate_rows(summary, perf) if len(summary) else [],
         disagreements=disagreement_rows(summary) if len(summary) else [])
     path.write_text(html)

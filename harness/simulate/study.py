@@ -33,15 +33,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from harness.estimator import Estimator, EstimatorError
 from harness.formula import FormulaError, parse_formula
 from harness.keys import KeyFormatError, ParamKey
 from harness.names import check_name
-from harness.spec import BACKEND_NAMES, Spec, SpecError, load_spec, parse_spec
+from harness.spec import (BACKEND_NAMES, Spec, SpecError, Strict, load_spec, parse_spec,
+                          read_yaml)
 
 STUDY_SCHEMA_VERSION = 1
 SimFamily = Literal["gaussian", "binomial", "poisson"]
@@ -49,17 +48,9 @@ Label = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$", max_length=64)]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
-class StudyError(ValueError):
-    """A study that cannot be run; ``str()`` names the file and the key path."""
-
-    def __init__(self, path: str | Path | None, problems: list[str]):
-        self.path = str(path) if path else "<study>"
-        self.problems = problems
-        super().__init__(f"{self.path}: " + "; ".join(problems))
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class StudyError(SpecError):
+    """A study that cannot be run; ``str()`` names the file and the key path (the same shape
+    as a spec error, and caught wherever one is)."""
 
 
 # ---- the population ------------------------------------------------------------------------
@@ -539,13 +530,7 @@ def _spec_problems(spec: Spec) -> list[str]:
 
 def load_study(path: str | Path) -> LoadedStudy:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise StudyError(path, [f"not valid YAML: {e}"]) from None
-    except OSError as e:
-        raise StudyError(path, [f"cannot read: {e.strerror}"]) from None
-    return parse_study(data, path)
+    return parse_study(read_yaml(path, StudyError), path)
 
 
 # ---- the spec of each fit -------------------------------------------------------------------

@@ -28,22 +28,34 @@ def _run(path: Path, out: Path, **kw):
     return run_study(load_study(path), out, progress=False, log=lambda _: None, **kw)
 
 
+@pytest.fixture(scope="module")
+def clusters():
+    """One local cluster of 1 and one of 2 workers, shared by the tests (start-up is slow)."""
+    from distributed import LocalCluster
+
+    made = {n: LocalCluster(n_workers=n, threads_per_worker=1, host="127.0.0.1",
+                            dashboard_address="127.0.0.1:0") for n in (1, 2)}
+    yield {n: c.scheduler_address for n, c in made.items()}
+    for c in made.values():
+        c.close()
+
+
 def _replications(out: Path) -> pd.DataFrame:
     return pd.read_parquet(out / "replications.parquet").drop(columns=["seconds"])
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> tuple[Path, Path]:
+def reference(tmp_path_factory, clusters) -> tuple[Path, Path]:
     """The tiny study run once: 1 worker, 4 replications per task."""
     folder = tmp_path_factory.mktemp("ref")
     path = write(folder)
-    _run(path, folder / "out", workers=1, batch_size=4)
+    _run(path, folder / "out", scheduler=clusters[1], batch_size=4)
     return path, folder / "out"
 
 
-def test_two_workers_and_other_batches_give_the_same_tables(reference, tmp_path):
+def test_two_workers_and_other_batches_give_the_same_tables(reference, clusters, tmp_path):
     path, ref = reference
-    record = _run(path, tmp_path / "two", workers=2, batch_size=1)
+    record = _run(path, tmp_path / "two", scheduler=clusters[2], batch_size=1)
     assert record.workers == 2 and record.batches_run == 8
     assert (tmp_path / "two" / "summary.csv").read_bytes() == (ref / "summary.csv").read_bytes()
     pd.testing.assert_frame_equal(_replications(tmp_path / "two"), _replications(ref))
@@ -52,14 +64,14 @@ def test_two_workers_and_other_batches_give_the_same_tables(reference, tmp_path)
     assert (ref / "index.html").read_text().count("<svg") >= 4
 
 
-def test_resumed_study_equals_a_fresh_one_and_redoes_nothing(reference, tmp_path):
+def test_resumed_study_equals_a_fresh_one_and_redoes_nothing(reference, clusters, tmp_path):
     path, ref = reference
-    first = _run(path, tmp_path / "r", workers=1, replications=2)
+    first = _run(path, tmp_path / "r", scheduler=clusters[2], replications=2)
     assert first.replications_run == {"native": 4, "ols": 4}
-    second = _run(path, tmp_path / "r", workers=1)
+    second = _run(path, tmp_path / "r", scheduler=clusters[2])
     assert second.replications_run == {"native": 4, "ols": 4}  # reps 2 and 3 of 2 cells
     assert (tmp_path / "r" / "summary.csv").read_bytes() == (ref / "summary.csv").read_bytes()
-    third = _run(path, tmp_path / "r", workers=1)
+    third = _run(path, tmp_path / "r", scheduler=clusters[2])
     assert third.batches_run == 0
 
 
@@ -79,7 +91,7 @@ def test_store_refuses_another_study(reference, tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_study_resumes_where_it_stopped(tmp_path):
+def test_killed_study_resumes_where_it_stopped(clusters, tmp_path):
     path = write(tmp_path, replications=12, design={"clusters": [8], "cluster_size": [4],
                                                    "icc": [0.2]})
     out = tmp_path / "killed"
@@ -99,11 +111,11 @@ def test_killed_study_resumes_where_it_stopped(tmp_path):
         proc.wait(timeout=60)
     stored = ResultStore(out).done()
     assert 3 <= len({rep for _, rep, _ in stored}) < 12
-    resumed = _run(path, out, workers=1)
+    resumed = _run(path, out, scheduler=clusters[2])
     assert resumed.replications_run["native"] == 12 - len({r for _, r, f in stored
                                                            if f == "native"})
     fresh = tmp_path / "fresh"
-    _run(path, fresh, workers=1)
+    _run(path, fresh, scheduler=clusters[1])
     assert (out / "summary.csv").read_bytes() == (fresh / "summary.csv").read_bytes()
 
 
@@ -121,6 +133,7 @@ def _lme4_workers() -> set[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.needs_r
 def test_native_and_lme4_agree_and_r_workers_close(lme4_backend, tmp_path):
     fits = [{"label": "native", "engine": "native", "estimator": "REML"},
@@ -141,9 +154,7 @@ def test_native_and_lme4_agree_and_r_workers_close(lme4_backend, tmp_path):
     assert (sd.se_source == "evidence").all() and sd.wald_log_lower.notna().all()
 
 
-def test_run_sends_fits_to_a_scheduler(tmp_path):
-    from distributed import LocalCluster
-
+def test_run_sends_fits_to_a_scheduler(clusters, tmp_path):
     from harness.runner import RunOptions, run_specs
     from harness.spec import load_spec
 
@@ -157,10 +168,7 @@ def test_run_sends_fits_to_a_scheduler(tmp_path):
                          "model: {formula: 'y ~ x + (1 | g)', family: gaussian, method: REML}\n")
     specs = [(spec_path, load_spec(spec_path))]
     local = run_specs(specs, RunOptions(backends=["native"]))
-    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0") as cluster:
-        remote = run_specs(specs, RunOptions(backends=["native"],
-                                             scheduler=cluster.scheduler_address))
+    remote = run_specs(specs, RunOptions(backends=["native"], scheduler=clusters[2]))
     a, b = local.runs[0].results["native"], remote.runs[0].results["native"]
     assert b.status == "ok" and b.fixed_effects() == a.fixed_effects()
 
