@@ -66,7 +66,11 @@ def handle(args: argparse.Namespace) -> int:
         out = args.out or root / "simulations" / loaded.study.id
         if args.report_only:
             from .engine import StudyRun, write_outputs
+            from .store import MARKER
 
+            if not (out / MARKER).exists():
+                raise StoreError(f"{out} holds no stored replications of a study; run the "
+                                 "study first (without --report-only)")
             store = ResultStore(out)
             store.open(loaded)
             reps = args.replications or loaded.study.replications

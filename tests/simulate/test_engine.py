@@ -184,3 +184,13 @@ def test_cli_errors_are_exit_2(tmp_path):
                  str(tmp_path / "o")]) == 2
     assert main(["simulate", str(good), "--replications", "0"]) == 2
     assert parse_study(study())  # the fixture itself is valid
+
+
+def test_report_only_needs_stored_replications(reference, tmp_path):
+    from harness.cli import main
+
+    path, ref = reference
+    assert main(["simulate", str(path), "--report-only", "--out", str(tmp_path / "none")]) == 2
+    before = (ref / "summary.csv").read_bytes()
+    assert main(["simulate", str(path), "--report-only", "--out", str(ref)]) == 0
+    assert (ref / "summary.csv").read_bytes() == before
