@@ -21,6 +21,7 @@ from scipy.stats import norm
 from harness.keys import ParamKey
 
 INTERVAL_TYPES = ("wald", "wald_log")
+MAX_EXP = 700.0  # math.exp overflows a float beyond about 709
 
 
 def z_value(level: float) -> float:
@@ -37,9 +38,9 @@ def interval_columns(key: ParamKey, estimate: float, se: float | None,
     out["wald_lower"], out["wald_upper"] = estimate - z * se, estimate + z * se
     scale = key.scale
     if scale in ("sd", "var") and estimate > 0:
-        half = z * se / estimate
+        half = z * se / estimate  # huge for an sd next to 0: the interval is then (0, inf)
         out["wald_log_lower"] = estimate * math.exp(-half)
-        out["wald_log_upper"] = estimate * math.exp(half)
+        out["wald_log_upper"] = estimate * math.exp(half) if half < MAX_EXP else math.inf
     elif scale == "cor" and abs(estimate) < 1:
         centre, half = math.atanh(estimate), z * se / (1 - estimate ** 2)
         out["wald_log_lower"], out["wald_log_upper"] = (math.tanh(centre - half),

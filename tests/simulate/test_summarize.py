@@ -70,3 +70,19 @@ def test_engine_disagreement_counts_replications_beyond_tolerance():
     s = summarize(pd.DataFrame(a + b), loaded)
     d = s[(s["metric"] == "disagreement") & (s["key"] == "")].iloc[0]
     assert d["fit"] == "lme4 vs native" and d["value"] == pytest.approx(0.1) and d["n"] == 10
+
+
+def test_interval_types_on_their_scales():
+    from harness.keys import ParamKey
+    from harness.simulate.intervals import interval_columns
+
+    sd = ParamKey.parse("ran_pars/g/sd__(Intercept)")
+    cols = interval_columns(sd, 0.5, 0.1, 1.96)
+    assert cols["wald_lower"] == pytest.approx(0.5 - 0.196)
+    assert cols["wald_log_lower"] * cols["wald_log_upper"] == pytest.approx(0.25)
+    tiny = interval_columns(sd, 1e-12, 0.3, 1.96)  # an sd next to its boundary
+    assert tiny["wald_log_upper"] == math.inf and tiny["wald_log_lower"] == 0.0
+    assert interval_columns(ParamKey.parse("fixed/x"), 1.0, 0.1, 1.96)["wald_log_lower"] is None
+    cor = interval_columns(ParamKey.parse("ran_pars/g/cor__(Intercept).x"), 0.5, 0.1, 1.96)
+    assert -1 < cor["wald_log_lower"] < 0.5 < cor["wald_log_upper"] < 1
+    assert interval_columns(sd, 0.5, None, 1.96)["wald_lower"] is None
