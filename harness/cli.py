@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, DatasetError, DataPreparationError, UsageError) as e:
         print(f"mlm-harness: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except (ImportError, ConnectionError) as e:  # run --scheduler: no Dask, or no scheduler
+        print(f"mlm-harness: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -84,7 +84,7 @@ def handle(args: argparse.Namespace) -> int:
                            replications=args.replications, batch_size=args.batch_size,
                            fresh=args.fresh, data_dir=args.data_dir,
                            progress=not args.no_progress)
-    except (StudyError, StoreError, ImportError) as e:
+    except (StudyError, StoreError, ImportError, ConnectionError) as e:
         print(f"mlm-harness simulate: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+CONNECT_TIMEOUT_S = 30
 MISSING = ("mlm-harness simulate needs dask[distributed] and pyarrow: "
            "pip install -e '.[simulate]' (scripts/bootstrap.sh installs them)")
 
@@ -65,7 +66,12 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, ValueError) as e:  # unreachable, or not an address
+            raise ConnectionError(f"cannot reach the Dask scheduler {scheduler!r}: {e} (start "
+                                  "one with `dask scheduler`, see docs/simulate.md)") from None
+        with client:
             client.register_plugin(_plugin())
             yield client
         return

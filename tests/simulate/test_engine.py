@@ -194,3 +194,11 @@ def test_report_only_needs_stored_replications(reference, tmp_path):
     before = (ref / "summary.csv").read_bytes()
     assert main(["simulate", str(path), "--report-only", "--out", str(ref)]) == 0
     assert (ref / "summary.csv").read_bytes() == before
+
+
+def test_unreachable_scheduler_is_a_usage_error(tmp_path):
+    from harness.cli import main
+
+    path = write(tmp_path)
+    assert main(["simulate", str(path), "--scheduler", "nonsense://127.0.0.1:9", "--out",
+                 str(tmp_path / "o")]) == 2
