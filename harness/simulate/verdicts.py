@@ -158,7 +158,8 @@ def _ignore_clustering(summary: pd.DataFrame, threshold: float, naive: list[str]
     biased = [r for r in bias.itertuples() if abs(r.value) > MC_Z * r.mcse]
     paras.append(
         f"Point estimates: in {len(bias)} naive-fit estimates at ICC ≤ {threshold:g} "
-        f"({', '.join(naive)}), {len(biased)} have a bias beyond two Monte Carlo SEs"
+        f"({', '.join(naive)}), {len(biased)} {'has' if len(biased) == 1 else 'have'} a bias "
+        "beyond two Monte Carlo SEs"
         + (f" (largest: {max(biased, key=lambda r: abs(r.value)).key} "
            f"{max(biased, key=lambda r: abs(r.value)).value:+.4f})" if biased else "")
         + "; ignoring the clustering leaves the coefficients themselves unbiased"
