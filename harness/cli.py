@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="report folder (default: a new reports/<date-time>/)")
     run.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
     run.add_argument("--jobs", type=_positive, default=1, help="fits to run in parallel")
+    run.add_argument("--scheduler", default=None,
+                     help="send the fits to this Dask scheduler (tcp://host:8786) instead of "
+                          "local threads (docs/simulate.md)")
     run.add_argument("--data-dir", type=Path, default=None,
                      help="folder with the datasets (default: $MLM_HARNESS_DATA, then "
                           "~/.cache/mlm-harness/data)")
@@ -254,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     from backends.stata.cli import add_parser as add_stata_parser
 
     add_stata_parser(sub)
+    from harness.simulate.cli import add_parser as add_simulate_parser
+
+    add_simulate_parser(sub)
     return p
 
 
@@ -277,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     guard_stdout()
     try:
         with signals_raise():
-            if args.command == "stata":
+            if args.command in ("stata", "simulate"):
                 return args.handler(args)
             module, name = COMMANDS[args.command].split(":")
             return getattr(importlib.import_module(module), name)(args)

@@ -40,14 +40,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"not running {len(optional)} optional spec(s) ({', '.join(optional)}); "
               "add --include-optional to run them", file=sys.stderr)
     options = run_options(args, list(dict.fromkeys(args.backends + args.require)), args.jobs)
-    return execute(list(specs), options, args, out=args.out, default_report=True)
+    try:
+        return execute(list(specs), options, args, out=args.out, default_report=True)
+    except (ImportError, ConnectionError) as e:
+        if not options.scheduler:
+            raise
+        raise UsageError(str(e)) from None  # --scheduler: no Dask here, or no scheduler there
 
 
 def run_options(args: argparse.Namespace, backends: list[str], jobs: int = 1) -> RunOptions:
     from harness.runner import RunOptions
 
     return RunOptions(backends=backends, required=set(args.require), data_dir=args.data_dir,
-                      jobs=jobs, cache_dir=None if args.no_cache else args.cache_dir)
+                      jobs=jobs, cache_dir=None if args.no_cache else args.cache_dir,
+                      scheduler=getattr(args, "scheduler", None))
 
 
 def execute(specs: list[tuple[Path | None, Spec]], options: RunOptions, args: argparse.Namespace,

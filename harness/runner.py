@@ -67,6 +67,7 @@ class RunOptions:
     data_dir: Path | None = None
     jobs: int = 1
     cache_dir: Path | None = None  # None: no on-disk fit cache (identical fits still run once)
+    scheduler: str | None = None  # a Dask scheduler address: fit there (harness/simulate)
 
 
 @dataclass
@@ -269,11 +270,19 @@ def fit_jobs(jobs: dict[tuple[str, str], tuple[Spec, str]], options: RunOptions,
         key, (spec, name) = item
         return key, fit_one(spec, name, prepared[spec.id])
 
-    finished = imap_unordered(work, list(todo.items()), options.jobs)
-    for key, result in (progress(finished, len(todo)) if progress else finished):
-        done[key] = (result, "same run")
-        if disk:
-            disk.put(key, result)
+    def finish(iterator: Iterable[tuple[str, FitResult]]) -> None:
+        for key, result in (progress(iterator, len(todo)) if progress else iterator):
+            done[key] = (result, "same run")
+            if disk:
+                disk.put(key, result)
+
+    if options.scheduler and todo:
+        from harness.simulate.cluster import fits_on_cluster
+
+        finish(fits_on_cluster(options.scheduler, [(key, spec, name, prepared[spec.id])
+                                                   for key, (spec, name) in todo.items()]))
+    else:
+        finish(imap_unordered(work, list(todo.items()), options.jobs))
     return {job: relabel(done[key][0], jobs[job][0].id, done[key][1])
             for job, key in keys.items()}
 

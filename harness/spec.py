@@ -513,18 +513,21 @@ def parse_spec(data: Any, path: str | Path | None = None) -> Spec:
         raise SpecError(path, _format_errors(err)) from None
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate one spec file; every problem is a :class:`SpecError` naming the file.
-
-    The YAML is read within the bounds of :mod:`harness.safeyaml` (file size, aliases, expanded
-    size), because a spec is often someone else's text.
-    """
-    path = Path(path)
+def read_yaml(path: Path, error: type[SpecError] = SpecError) -> Any:
+    """A YAML file's content, read within the bounds of :mod:`harness.safeyaml` (file size,
+    aliases, expanded size), because a spec or a simulation study is often someone else's text;
+    unreadable or invalid files raise ``error`` naming the file (specs raise SpecError, the
+    studies of harness/simulate their own subclass)."""
     try:
-        data = load_yaml_file(path)
+        return load_yaml_file(path)
     except YamlError as e:
-        raise SpecError(path, [str(e).removeprefix(f"{path}: ")]) from None
-    return parse_spec(data, path)
+        raise error(path, [str(e).removeprefix(f"{path}: ")]) from None
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate one spec file; every problem is a :class:`SpecError` naming the file."""
+    path = Path(path)
+    return parse_spec(read_yaml(path), path)
 
 
 def load_specs(paths: list[str | Path]) -> list[tuple[Path, Spec]]:
