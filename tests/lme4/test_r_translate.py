@@ -87,7 +87,7 @@ def test_factors_have_explicit_sorted_levels_reference_first_and_C_becomes_facto
     # only model columns are declared; girl is not in the model
     assert declared.factor_lines == ('d$vrband <- factor(d$vrband, levels = '
                                      'sort(unique(d$vrband), method = "radix"))',)
-    assert translate.factor_line("x", "a") == (
+    assert translate.factor_line("x", translate.FactorLevels("a")) == (
         'd$x <- factor(d$x, levels = c("a", setdiff(sort(unique(d$x), method = "radix"), '
         '"a")))')
 
