@@ -45,8 +45,17 @@ import harness
 REPO_ROOT = Path(harness.__file__).resolve().parents[1]
 REGISTRY_PATH = REPO_ROOT / "data" / "registry.yaml"
 GALLERY_REGISTRY_PATH = REPO_ROOT / "data" / "gallery.yaml"
-SUITES = {"course": REGISTRY_PATH, "gallery": GALLERY_REGISTRY_PATH}
-"""Which registry lists which suite's datasets; names are unique across them."""
+SUITES = ("course", "gallery")
+"""The suites whose datasets the registries list (:func:`suite_registry`); names are unique
+across them."""
+
+
+def suite_registry(suite: str) -> Path:
+    """The registry file of ``suite``: data/registry.yaml (course), data/gallery.yaml. Looked
+    up when called, so a test that points REGISTRY_PATH elsewhere moves the course's registry."""
+    return {"course": REGISTRY_PATH, "gallery": GALLERY_REGISTRY_PATH}[suite]
+
+
 ENV_VAR = "MLM_HARNESS_DATA"
 FETCH_COMMAND = "mlm-harness data fetch"
 DOWNLOAD_TIMEOUT_S = 60.0
@@ -117,13 +126,14 @@ def load_registry(path: str | Path | None = None) -> dict[str, RegistryEntry]:
     if path is not None:
         return _registry_file(Path(path), "course")
     merged: dict[str, RegistryEntry] = {}
-    for suite, file in SUITES.items():
+    for suite in SUITES:
+        file = suite_registry(suite)
         if suite != "course" and not file.exists():
             continue
         for name, entry in _registry_file(file, suite).items():
             if name in merged:
                 raise DatasetError(f"{file}: dataset {name!r} is also listed in "
-                                   f"{SUITES[merged[name].suite]}; names must be unique")
+                                   f"{suite_registry(merged[name].suite)}; names must be unique")
             merged[name] = entry
     return merged
 
@@ -391,7 +401,7 @@ def _fetch_one(entry: RegistryEntry, folder: Path, force: bool, opener: Opener) 
                 f"  expected sha256 {entry.sha256}\n  actual   sha256 {actual}\n"
                 f"Nothing was written to {target}. The source may have changed (another "
                 f"version of the R package, or of the course repository); check it before "
-                f"updating {SUITES[entry.suite].name}.")
+                f"updating {suite_registry(entry.suite).name}.")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -704,8 +714,8 @@ def clear_caches() -> None:
 
 __all__ = [
     "DatasetError", "LoadedData", "RegistryEntry", "VerifyRow", "REGISTRY_PATH",
-    "GALLERY_REGISTRY_PATH", "SUITES", "ENV_VAR", "SPSS_USER_MISSING_RULES", "cache_dir",
-    "clear_caches", "dataset_names", "fetch", "file_type", "format_verify", "load_dataset",
+    "GALLERY_REGISTRY_PATH", "SUITES", "suite_registry", "ENV_VAR", "SPSS_USER_MISSING_RULES",
+    "cache_dir", "clear_caches", "dataset_names", "fetch", "file_type", "format_verify", "load_dataset",
     "load_registry", "locate", "normalise_numeric", "read_table", "search_dirs", "sha256_file",
     "verified_path", "verify",
 ]
