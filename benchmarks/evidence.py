@@ -41,11 +41,9 @@ def measure(path: Path, points: int, rng: np.random.Generator) -> str:
     result = get_backend("native").fit(job)
     if result.status != "ok":
         return f"{spec.id}: native {result.status}: {result.message}"
-    options = spec.backends["native"].options if "native" in spec.backends else {}
-    factors = sorted(c for c, t in spec.columns.items() if t == "factor")
     t0 = time.perf_counter()
-    ev = EvidenceModel.build(model, data.frame, factors, trials=options.get("trials"),
-                             offset=options.get("offset"))
+    ev = EvidenceModel.build(model, data.frame, spec.factor_columns(),
+                             contrasts=spec.contrasts())
     build = time.perf_counter() - t0
     est = {k: v for k, v in estimates_of(result).items() if k in ev.keys()}
     t0 = time.perf_counter()

@@ -245,13 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id")
     show.add_argument("--paths", nargs="*", type=Path, default=None)
 
-    data = sub.add_parser("data", help="fetch or verify the course datasets")
+    data = sub.add_parser("data", help="fetch or verify the course's (or the gallery's) datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     f = data_sub.add_parser("fetch", help="download datasets into the cache, checking SHA-256")
     f.add_argument("names", nargs="*")
     f.add_argument("--force", action="store_true")
     v = data_sub.add_parser("verify", help="check which datasets are present and intact")
     v.add_argument("--data-dir", type=Path, default=None)
+    for sp in (f, v):
+        sp.add_argument("--gallery", action="store_true",
+                        help="the gallery's datasets (data/gallery.yaml, exported by R) instead "
+                             "of the course's")
 
     sub.add_parser("doctor", help="what is installed: Python, R, lme4, rpy2, Stata")
     from backends.stata.cli import add_parser as add_stata_parser
@@ -392,11 +396,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     from harness.datasets import fetch, format_verify, verify
 
+    suite = "gallery" if args.gallery else "course"
     if args.data_command == "fetch":
-        for path in fetch(args.names or None, force=args.force):
+        for path in fetch(args.names or None, force=args.force, suite=suite):
             print(f"ok {path}")
         return EXIT_OK
-    rows = verify(args.data_dir)
+    rows = verify(args.data_dir, suite=suite)
     print(format_verify(rows))
     return EXIT_OK if all(row.status == "ok" for row in rows) else EXIT_DISAGREE
 

@@ -7,13 +7,19 @@ and, where one row is at fault, the first such row (1-based, in the data as prep
 subset: the file's own row for a spec without ``replicate``) and its value, and says what would
 fix it:
 
-* :func:`check_numeric_columns` — a column used as a number (a response, a predictor not
-  declared a factor, a random slope, an input of ``derive`` arithmetic or of ``subset``) holds
-  only numbers;
+* :func:`check_numeric_columns` — a column used as a number (a gaussian or Poisson response,
+  binomial successes, a random slope, the input of ``I()`` and other arithmetic, of a model
+  attribute, of ``derive`` arithmetic or of ``subset``) holds only numbers. A predictor written
+  bare may also hold text, as R reads text as a factor, but only labels: a column mixing
+  numbers and text is an error whose fix is to declare it (one ``"abc"`` among numbers must not
+  become a 1,000-level factor);
 * :func:`check_has_rows` — the file, the subset and the complete cases leave rows to fit;
-* :func:`check_outcome` — the response suits the family: 0/1 (or successes out of ``trials``)
-  for binomial, non-negative whole numbers for Poisson, at least two categories for ordinal and
-  multinomial, finite numbers for gaussian.
+* :func:`check_outcome` — the response suits the family: 0/1, two labels (R's binomial coding:
+  the first level is failure) or successes out of the trials for binomial, non-negative whole
+  numbers for Poisson, at least two categories for ordinal and multinomial, finite numbers for
+  gaussian;
+* :func:`check_attributes` — prior weights positive and finite, offsets finite (rows with a
+  missing weight or offset are dropped, as R drops them).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.attributes import ModelAttributes
 from harness.derive import expr_columns
+from harness.formula.syntax import Column
 from harness.spec import Model, Spec
 
 
@@ -47,26 +55,43 @@ def model_uses(spec: Spec) -> list[ModelUse]:
         for b, s in spec.backends.items() if s.formula]
 
 
-def trials_column(spec: Spec) -> str | None:
-    """The binomial trials column the native backend is given (``options: {trials: <column>}``),
-    if any: then the spec's author says the outcome counts successes."""
-    native = spec.backends.native
-    return native.options.trials if native is not None else None
+@dataclass(frozen=True)
+class NumericUse:
+    """A column the spec uses as a number: the first spec key that does, and whether labels
+    would do there too (``labels``: a bare fixed-part predictor or a categorical outcome, which
+    R reads as a factor when the column holds text)."""
+
+    key: str
+    labels: bool = False
 
 
-def numeric_uses(spec: Spec) -> dict[str, str]:
-    """Columns the spec uses as numbers -> the first spec key that does so."""
-    declared = {c for c, t in spec.columns.items() if t == "factor"}
-    uses: dict[str, str] = {}
+#: families whose outcome may be categorical (R: a factor; binomial codes its first level 0)
+CATEGORICAL_OUTCOMES = ("binomial", "ordinal", "multinomial")
+
+
+def numeric_uses(spec: Spec) -> dict[str, NumericUse]:
+    """Columns the spec uses as numbers -> the first use."""
+    declared = set(spec.factor_columns())
+    uses: dict[str, NumericUse] = {}
+
+    def add(col: str, key: str, labels: bool = False) -> None:
+        if col not in declared:
+            uses.setdefault(col, NumericUse(key, labels))
+
     for use in model_uses(spec):
         f = use.model.parsed
-        fixed = f.variables() - {f.response} - set(f.grouping_factors) \
-            - {g for t in f.random for g in t.group_factors} - f.factor_variables()
-        for t in f.random:
-            fixed -= set(t.slopes)
-        for col in [f.response, *sorted(fixed), *(s for t in f.random for s in t.slopes)]:
-            if col not in declared:
-                uses.setdefault(col, use.key)
+        bare = {v.name for v in f.terms.variables if isinstance(v, Column)}
+        inside = {c for v in f.terms.variables for c in v.columns()} - bare \
+            - f.factor_variables()
+        slopes = {s for t in f.random for s in t.slopes}
+        categorical = use.model.family in CATEGORICAL_OUTCOMES and f.binomial is None
+        add(f.response, use.key, labels=categorical)
+        for col in sorted(slopes | inside):
+            add(col, use.key)
+        for col in sorted(bare - slopes):
+            add(col, use.key, labels=True)
+        for col in sorted(ModelAttributes.of(use.model).columns()):
+            add(col, "model.weights" if col == use.model.weights else use.key)
     for i, d in enumerate(spec.derive):
         key = f"derive[{i}] ({d.name})"
         cols: list[str] = []
@@ -74,13 +99,13 @@ def numeric_uses(spec: Spec) -> dict[str, str]:
             cols = expr_columns(d.expr, d.name)
         elif d.group_mean is not None:
             cols = [d.group_mean]
-        elif d.recode is not None and d.source:
+        elif d.recode is not None and d.source and not d.recodes_text():
             cols = [d.source]
         for col in sorted(cols):
-            uses.setdefault(col, key)
+            add(col, key)
     if spec.subset:
         for col in sorted(expr_columns(spec.subset, "subset")):
-            uses.setdefault(col, "subset")
+            add(col, "subset")
     return uses
 
 
@@ -124,18 +149,43 @@ def first_non_number(s: pd.Series) -> tuple[int, object, bool] | None:
     return first_text
 
 
+def holds_labels(s: pd.Series) -> bool:
+    """Whether a text column holds labels only: no value reads as a number (``"Y"``/``"N"``,
+    ``"F"``/``"M"``). Such a column is a factor to R and to every backend; a column mixing
+    numbers and text is not (it is refused, see :func:`check_numeric_columns`)."""
+    found = first_non_number(s)
+    if found is None or found[2]:
+        return False
+    for v in s.tolist():
+        if _missing(v) or isinstance(v, (bool, np.bool_)):
+            continue
+        if _is_number(v):
+            return False
+        try:
+            float(str(v))
+            return False
+        except ValueError:
+            continue
+    return True
+
+
 def check_numeric_columns(frame: pd.DataFrame, spec: Spec, csv: bool = False) -> None:
     """Every column the spec uses as a number holds numbers (see the module docstring)."""
-    for col, key in numeric_uses(spec).items():
+    for col, use in numeric_uses(spec).items():
+        key = use.key
         if col not in frame.columns:
             continue  # derived later, or reported as missing by the caller
         s = frame[col]
         if isinstance(s.dtype, pd.CategoricalDtype):
+            if use.labels:
+                continue  # a factor in the file (.rds, parquet): a factor in the model
             raise DataCheckError(
                 f"{key}: column {col!r} is categorical in the data file but is used as a "
                 f"number; {_declare_factor(col)}, or convert it")
         if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             continue
+        if use.labels and holds_labels(s):
+            continue  # text labels: a factor, as R reads them
         found = first_non_number(s)
         if found is None:
             continue  # every value missing: the complete-case check says so
@@ -160,7 +210,9 @@ def check_has_rows(n: int, what: str) -> None:
 
 
 def complete_rows(frame: pd.DataFrame, model: Model) -> pd.Series:
-    cols = [c for c in sorted(model.parsed.variables()) if c in frame.columns]
+    """Rows with every column the model reads (its attributes' columns too, as R drops a row
+    with a missing weight or offset)."""
+    cols = [c for c in sorted(model.columns()) if c in frame.columns]
     return frame[cols].notna().all(axis=1)
 
 
@@ -168,7 +220,7 @@ def check_complete_rows(frame: pd.DataFrame, use: ModelUse) -> None:
     """At least one row has every variable of the model; else name the variables that miss."""
     if len(frame) == 0 or bool(complete_rows(frame, use.model).any()):
         return
-    cols = [c for c in sorted(use.model.parsed.variables()) if c in frame.columns]
+    cols = [c for c in sorted(use.model.columns()) if c in frame.columns]
     counts = {c: int(frame[c].isna().sum()) for c in cols}
     worst = ", ".join(f"{c} in {k} of {len(frame)}" for c, k in
                       sorted(counts.items(), key=lambda kv: -kv[1]) if k)
@@ -178,22 +230,27 @@ def check_complete_rows(frame: pd.DataFrame, use: ModelUse) -> None:
         "values")
 
 
-def _bad(use: ModelUse, y: pd.Series, bad: np.ndarray, rule: str, fix: str) -> DataCheckError:
+def _row(label: object) -> object:
+    return int(label) + 1 if isinstance(label, (int, np.integer)) else label
+
+
+def _bad(use: ModelUse, y: pd.Series, bad: np.ndarray, rule: str, fix: str,
+         what: str | None = None) -> DataCheckError:
     first = int(np.flatnonzero(bad)[0])
-    label = y.index[first]
-    row = int(label) + 1 if isinstance(label, (int, np.integer)) else label
+    what = what or f"{use.model.family} outcome"
     return DataCheckError(
-        f"{use.key}: the {use.model.family} outcome {y.name!r} must be {rule}, but row {row} "
+        f"{use.key}: the {what} {y.name!r} must be {rule}, but row {_row(y.index[first])} "
         f"has {show(y.iloc[first])} ({int(bad.sum())} of {len(y)} rows that enter the model are "
         f"not). {fix}")
 
 
-def check_outcome(frame: pd.DataFrame, use: ModelUse, trials: str | None = None) -> None:
+def check_outcome(frame: pd.DataFrame, use: ModelUse) -> None:
     """The response suits the family, on the rows that enter the model.
 
     ``frame`` keeps the prepared data's row labels (before the subset resets them), so the row
-    named in a message is the row of the data. ``trials`` names the column of binomial trials
-    when a backend is given one (then the response is successes, 0..trials).
+    named in a message is the row of the data. A binomial response written
+    ``cbind(successes, failures)`` or ``successes/trials`` counts successes between 0 and the
+    trials.
     """
     model = use.model
     resp = model.parsed.response
@@ -204,27 +261,32 @@ def check_outcome(frame: pd.DataFrame, use: ModelUse, trials: str | None = None)
     if not (pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y)):
         if model.family in ("ordinal", "multinomial"):
             _check_categories(use, y)
-        return  # a declared-factor response; the numeric-column check covers the rest
+        elif model.family == "binomial":
+            _check_two_labels(use, y)
+        return  # a categorical response; the numeric-column check covers the rest
     v = y.to_numpy(dtype=float)
     family = model.family
+    trials = ModelAttributes.of(model).values(rows).get("trials")
     if family == "gaussian":
         bad = ~np.isfinite(v)
         if bad.any():
             raise _bad(use, y, bad, "a finite number", "Remove or recode the infinite values")
     elif family == "binomial":
-        if trials and trials in rows.columns:
-            m = rows[trials].to_numpy(dtype=float)
-            bad = ~np.isfinite(v) | (v < 0) | (v > m) | (v != np.round(v))
+        if trials is not None:
+            written = model.parsed.binomial.to_r()  # type: ignore[union-attr]
+            bad = ~np.isfinite(v) | (v < 0) | (v > trials) | (v != np.round(v)) \
+                | (trials != np.round(trials))
             if bad.any():
-                raise _bad(use, y, bad, f"a whole number of successes between 0 and {trials!r}",
-                           f"Check the outcome and the trials column {trials!r}")
+                raise _bad(use, y, bad, "a whole number of successes between 0 and the "
+                           f"whole number of trials of {written}",
+                           f"Check the successes and the trials of {written}")
         else:
             bad = ~np.isin(v, (0.0, 1.0))
             if bad.any():
                 raise _bad(use, y, bad, "0 or 1",
                            "Recode it to 0/1 under 'derive' (e.g. {name: y01, expr: 'y >= 1'}), "
-                           "or, for successes out of n trials, give the trials column (backends: "
-                           "{native: {options: {trials: <column>}}})")
+                           "or, for successes out of n trials, write the response as "
+                           "cbind(successes, failures) or successes/trials")
             if len(v) and (v.min() == v.max()):
                 raise DataCheckError(
                     f"{use.key}: the binomial outcome {resp!r} is {v[0]:g} in every one of the "
@@ -245,6 +307,46 @@ def check_outcome(frame: pd.DataFrame, use: ModelUse, trials: str | None = None)
             raise _bad(use, y, bad, "a finite number (a category code)",
                        "Remove or recode the infinite values")
         _check_categories(use, y)
+
+
+def check_attributes(frame: pd.DataFrame, use: ModelUse) -> None:
+    """Prior weights positive and finite, offsets finite, on the rows that enter the model
+    (binomial weights must also be whole numbers: harness/attributes.py says why)."""
+    model = use.model
+    rows = frame.loc[complete_rows(frame, model).to_numpy()]
+    values = ModelAttributes.of(model).values(rows)
+    w = values.get("weights")
+    if w is not None:
+        bad = ~np.isfinite(w) | (w <= 0)
+        if model.family == "binomial":
+            bad |= w != np.round(w)
+        if bad.any():
+            rule = "a positive whole number" if model.family == "binomial" else \
+                "a positive number"
+            raise _bad(use, rows[model.weights], bad, rule,
+                       "Fix the weights, or leave rows with weight 0 out with the spec's subset",
+                       what="prior weights")
+    off = values.get("offset")
+    if off is not None:
+        bad = ~np.isfinite(off)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise DataCheckError(
+                f"{use.key}: the offset is not finite on {int(bad.sum())} of the {len(off)} rows "
+                f"that enter the model (first: row {_row(rows.index[first])}); a log of 0? "
+                "Check the offset's column(s)")
+
+
+def _check_two_labels(use: ModelUse, y: pd.Series) -> None:
+    """A categorical binomial outcome has two labels: R codes the first (in R's level order)
+    as failure and every other as success, so a third label is most likely a data error."""
+    levels = sorted(pd.unique(y.dropna()), key=str)
+    if len(levels) != 2:
+        raise DataCheckError(
+            f"{use.key}: the binomial outcome {y.name!r} holds {len(levels)} different labels "
+            f"({', '.join(map(show, levels[:6]))}) in the rows that enter the model; it needs "
+            "exactly two (the first in sorted order is failure). Recode it under 'derive' "
+            "(recode: {Y: 1, N: 0})")
 
 
 def _check_categories(use: ModelUse, y: pd.Series) -> None:

@@ -1,9 +1,12 @@
 """The dataset registry, lookup, download, checksum verification and file readers.
 
-Specs name a dataset (``dataset: gcse``) or give a path to a data file. Course datasets are listed
-in ``data/registry.yaml`` with their SHA-256; the files are never committed, so they are looked up
-on the user's machine and verified before use, because a comparison of estimates across packages
-means nothing unless every package saw the very same bytes.
+Specs name a dataset (``dataset: gcse``) or give a path to a data file (relative to the spec's
+folder). Course datasets are listed in ``data/registry.yaml`` and the gallery's (the field's
+standard problems, shipped by R packages) in ``data/gallery.yaml``, each with its SHA-256; the
+files are never committed, so they are looked up on the user's machine and verified before use,
+because a comparison of estimates across packages means nothing unless every package saw the
+very same bytes. A course file is downloaded from its URL; a gallery file is exported by R from
+the package that ships it (:mod:`harness.rdata`), then checked the same way.
 
 Lookup order for a registry name (first folder that holds the file wins):
 
@@ -40,12 +43,30 @@ import yaml
 import harness
 
 REPO_ROOT = Path(harness.__file__).resolve().parents[1]
-#: data/registry.yaml in a checkout; an installed (non-editable) package has no data/ folder and
-#: reads its own copy, harness/registry.yaml (a symlink in the repository that the wheel build
-#: turns into a file; pyproject.toml package-data)
-REGISTRY_PATH = next((p for p in (REPO_ROOT / "data" / "registry.yaml",
-                                  Path(harness.__file__).resolve().parent / "registry.yaml")
-                      if p.is_file()), REPO_ROOT / "data" / "registry.yaml")
+
+
+def _registry_file(name: str) -> Path:
+    """data/<name> in a checkout; an installed (non-editable) package has no data/ folder and
+    reads its own copy, harness/<name> (a symlink in the repository that the wheel build turns
+    into a file; pyproject.toml package-data)."""
+    return next((p for p in (REPO_ROOT / "data" / name,
+                             Path(harness.__file__).resolve().parent / name)
+                 if p.is_file()), REPO_ROOT / "data" / name)
+
+
+REGISTRY_PATH = _registry_file("registry.yaml")
+GALLERY_REGISTRY_PATH = _registry_file("gallery.yaml")
+SUITES = ("course", "gallery")
+"""The suites whose datasets the registries list (:func:`suite_registry`); names are unique
+across them."""
+
+
+def suite_registry(suite: str) -> Path:
+    """The registry file of ``suite``: data/registry.yaml (course), data/gallery.yaml. Looked
+    up when called, so a test that points REGISTRY_PATH elsewhere moves the course's registry."""
+    return {"course": REGISTRY_PATH, "gallery": GALLERY_REGISTRY_PATH}[suite]
+
+
 ENV_VAR = "MLM_HARNESS_DATA"
 FETCH_COMMAND = "mlm-harness data fetch"
 DOWNLOAD_TIMEOUT_S = 60.0
@@ -63,7 +84,10 @@ course's census .sav declares -9 ("no code required") as user-missing: honouring
 the .dta, where -9 is an ordinary labelled value.
 """
 
-READERS = (".dta", ".sav", ".zsav", ".csv", ".parquet")
+READERS = (".dta", ".sav", ".zsav", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet",
+           ".feather", ".rds")
+"""The file types read, by how the file's name ends (``.parquet`` and ``.feather`` need pyarrow,
+the ``parquet`` extra; ``.rds`` needs R)."""
 _CHUNK = 1 << 20
 
 
@@ -77,35 +101,62 @@ class DatasetError(Exception):
 
 @dataclass(frozen=True)
 class RegistryEntry:
-    """One course dataset as listed in ``data/registry.yaml``."""
+    """One dataset as listed in a registry: fetched from ``url``, or exported by R from the
+    package that ships it (``r_data``: package and dataset name)."""
 
     name: str
     file: str
     sha256: str
-    url: str
+    url: str | None
     licence: str
     description: str
     rows: int
     columns: int
     size_bytes: int | None = None
+    r_data: tuple[str, str] | None = None
+    suite: str = "course"
+
+    @property
+    def source(self) -> str:
+        """Where the file comes from, for messages."""
+        if self.r_data:
+            return f"R's data({self.r_data[1]}, package = \"{self.r_data[0]}\")"
+        return str(self.url)
 
 
-_REQUIRED_KEYS = ("file", "sha256", "url", "licence", "description", "rows", "columns")
+_REQUIRED_KEYS = ("file", "sha256", "licence", "description", "rows", "columns")
 _registry_cache: dict[tuple[str, int], dict[str, RegistryEntry]] = {}
 
 
 def load_registry(path: str | Path | None = None) -> dict[str, RegistryEntry]:
-    """Read the registry (default ``data/registry.yaml`` in the repository), keyed by name.
+    """Read a registry file, or (by default) every suite's registry (:data:`SUITES`), keyed by
+    name; a name listed twice is an error.
 
     Parsed once per file version (path and mtime), since every dataset load consults it.
     """
-    path = Path(path) if path is not None else REGISTRY_PATH
+    if path is not None:
+        return _registry_file(Path(path), "course")
+    merged: dict[str, RegistryEntry] = {}
+    for suite in SUITES:
+        file = suite_registry(suite)
+        if suite != "course" and not file.exists():
+            continue
+        for name, entry in _registry_file(file, suite).items():
+            if name in merged:
+                raise DatasetError(f"{file}: dataset {name!r} is also listed in "
+                                   f"{suite_registry(merged[name].suite)}; names must be unique")
+            merged[name] = entry
+    return merged
+
+
+def _registry_file(path: Path, suite: str) -> dict[str, RegistryEntry]:
     try:
         key = (str(path), path.stat().st_mtime_ns)
     except OSError as e:
         raise DatasetError(f"cannot read the dataset registry {path}: {e.strerror}") from None
     if key not in _registry_cache:
-        _registry_cache[key] = _parse_registry(path)
+        _registry_cache[key] = {n: replace(e, suite=suite)
+                                for n, e in _parse_registry(path).items()}
     return dict(_registry_cache[key])
 
 
@@ -128,22 +179,34 @@ def _parse_entry(path: Path, name: str, raw: Any) -> RegistryEntry:
     missing = [k for k in _REQUIRED_KEYS if k not in raw]
     if missing:
         raise DatasetError(f"{path}: datasets.{name} lacks {', '.join(missing)}")
-    unknown = sorted(set(raw) - set(_REQUIRED_KEYS) - {"size_bytes"})
+    unknown = sorted(set(raw) - set(_REQUIRED_KEYS) - {"size_bytes", "url", "r_data"})
     if unknown:
         raise DatasetError(f"{path}: datasets.{name} has unknown key(s) {', '.join(unknown)}")
+    if ("url" in raw) == ("r_data" in raw):
+        raise DatasetError(f"{path}: datasets.{name} needs exactly one of url (a download) or "
+                           "r_data ({package: ..., name: ...}, exported by R)")
+    r_data = None
+    if "r_data" in raw:
+        spec = raw["r_data"]
+        if not (isinstance(spec, dict) and set(spec) == {"package", "name"}):
+            raise DatasetError(f"{path}: datasets.{name}.r_data must be "
+                               "{package: <R package>, name: <dataset>}")
+        r_data = (str(spec["package"]), str(spec["name"]))
     sha = str(raw["sha256"]).lower()
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise DatasetError(f"{path}: datasets.{name}.sha256 is not 64 hex digits")
-    return RegistryEntry(name=name, file=str(raw["file"]), sha256=sha, url=str(raw["url"]),
+    return RegistryEntry(name=name, file=str(raw["file"]), sha256=sha,
+                         url=str(raw["url"]) if "url" in raw else None,
                          licence=str(raw["licence"]).strip(),
                          description=str(raw["description"]).strip(), rows=int(raw["rows"]),
                          columns=int(raw["columns"]),
-                         size_bytes=int(raw["size_bytes"]) if "size_bytes" in raw else None)
+                         size_bytes=int(raw["size_bytes"]) if "size_bytes" in raw else None,
+                         r_data=r_data)
 
 
-def dataset_names() -> list[str]:
-    """The registry's dataset names, in registry order."""
-    return list(load_registry())
+def dataset_names(suite: str | None = None) -> list[str]:
+    """The registries' dataset names (one suite's, or all), in registry order."""
+    return [n for n, e in load_registry().items() if suite is None or e.suite == suite]
 
 
 def _entry(name: str) -> RegistryEntry:
@@ -154,7 +217,8 @@ def _entry(name: str) -> RegistryEntry:
 
 
 def _unknown(name: str, reg: Mapping[str, RegistryEntry]) -> DatasetError:
-    return DatasetError(f"unknown dataset {name!r}; the registry ({REGISTRY_PATH}) lists "
+    return DatasetError(f"unknown dataset {name!r}; the registries ({REGISTRY_PATH.name}, "
+                        f"{GALLERY_REGISTRY_PATH.name} in {REGISTRY_PATH.parent}) list "
                         f"{', '.join(reg)}. A path to a data file ({', '.join(READERS)}) "
                         f"also works.")
 
@@ -274,10 +338,11 @@ class VerifyRow:
     searched: tuple[Path, ...] = ()
 
 
-def verify(data_dir: str | Path | None = None) -> list[VerifyRow]:
-    """Check every registry dataset: where it was found (if at all) and whether it verifies."""
+def verify(data_dir: str | Path | None = None, suite: str = "course") -> list[VerifyRow]:
+    """Check every dataset of a suite's registry (:data:`SUITES`): where it was found (if at all)
+    and whether it verifies."""
     rows = []
-    for entry in load_registry().values():
+    for entry in (e for e in load_registry().values() if e.suite == suite):
         searched = tuple(p.absolute() for _, p in _candidates(entry, data_dir) if p is not None)
         try:
             path = locate(entry.name, data_dir)
@@ -320,8 +385,9 @@ URL_OPENER: Opener = _default_opener
 
 
 def fetch(names: list[str] | None, dest: str | Path | None = None, *, force: bool = False,
-          opener: Opener | None = None) -> list[Path]:
-    """Download registry datasets (all when ``names`` is None/empty) into ``dest`` (the cache).
+          opener: Opener | None = None, suite: str = "course") -> list[Path]:
+    """Download (or, for ``r_data`` entries, export through R) registry datasets into ``dest``
+    (the cache): the ``names`` given, or every dataset of ``suite`` when there are none.
 
     Each file is streamed to a temporary file in ``dest`` and renamed into place only after its
     SHA-256 verifies, so an interrupted or corrupted download never leaves a file that a later
@@ -329,7 +395,8 @@ def fetch(names: list[str] | None, dest: str | Path | None = None, *, force: boo
     an existing file that does not verify is an error unless ``force``, since it may be a copy the
     user put there on purpose. Returns the verified paths in the order asked.
     """
-    entries = [_entry(n) for n in names] if names else list(load_registry().values())
+    entries = [_entry(n) for n in names] if names else \
+        [e for e in load_registry().values() if e.suite == suite]
     folder = Path(dest).expanduser() if dest is not None else cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     return [_fetch_one(e, folder, force, opener or URL_OPENER) for e in entries]
@@ -345,18 +412,42 @@ def _fetch_one(entry: RegistryEntry, folder: Path, force: bool, opener: Opener) 
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{entry.file}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
-            actual = _download(entry, opener, out)
+        if entry.r_data:
+            os.close(fd)
+            actual = _export(entry, tmp)
+        else:
+            with os.fdopen(fd, "wb") as out:
+                actual = _download(entry, opener, out)
         if actual != entry.sha256:
             raise DatasetError(
-                f"download of dataset '{entry.name}' from {entry.url} failed verification\n"
+                f"{'export' if entry.r_data else 'download'} of dataset '{entry.name}' from "
+                f"{entry.source} failed verification\n"
                 f"  expected sha256 {entry.sha256}\n  actual   sha256 {actual}\n"
-                f"Nothing was written to {target}. The file at the source may have changed; "
-                f"check the course repository before updating data/registry.yaml.")
+                f"Nothing was written to {target}. The source may have changed (another "
+                f"version of the R package, or of the course repository); check it before "
+                f"updating {suite_registry(entry.suite).name}.")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return target.absolute()
+
+
+def _export(entry: RegistryEntry, out: Path) -> str:
+    """Export an ``r_data`` entry through R into ``out``; returns the file's SHA-256."""
+    from harness.rdata import RDataError, export_dataset
+
+    assert entry.r_data is not None
+    try:
+        export_dataset(*entry.r_data, out)
+    except RDataError as e:
+        raise DatasetError(f"cannot export dataset '{entry.name}' from {entry.source}: {e}\n"
+                           f"It needs R with the package {entry.r_data[0]} installed "
+                           f"(scripts/export_r_data.sh; see data/README.md).") from None
+    h = hashlib.sha256()
+    with out.open("rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _download(entry: RegistryEntry, opener: Opener, out: IO[bytes]) -> str:
@@ -420,9 +511,16 @@ class LoadedData:
                        user_missing=copy.deepcopy(self.user_missing))
 
 
+def file_type(path: str | Path) -> str | None:
+    """The reader's file type of ``path`` by how its name ends (``.csv.gz``; None: unknown)."""
+    name = Path(path).name.lower()
+    return next((t for t in sorted(READERS, key=len, reverse=True) if name.endswith(t)), None)
+
+
 def read_table(path: str | Path, *,
                spss_user_missing: SpssUserMissing = "as_values") -> LoadedData:
-    """Read a .dta, .sav/.zsav, .csv or .parquet file into a :class:`LoadedData`.
+    """Read a .dta, .sav/.zsav, .csv(.gz), .tsv(.gz), .parquet, .feather or .rds file into a
+    :class:`LoadedData`.
 
     * Value labels are kept as metadata and never applied (``apply_value_formats=False``): a 0/1
       variable with labels stays numeric 0/1, and Stata labels never turn a column into a factor
@@ -440,9 +538,9 @@ def read_table(path: str | Path, *,
                            f"not {spss_user_missing!r}")
     if not p.is_file():
         raise DatasetError(f"no such data file: {p.absolute()}")
-    suffix = p.suffix.lower()
-    if suffix not in READERS:
-        raise DatasetError(f"cannot read {p}: unsupported file type {suffix or '(none)'!r}; "
+    suffix = file_type(p)
+    if suffix is None:
+        raise DatasetError(f"cannot read {p}: unsupported file type {p.suffix or '(none)'!r}; "
                            f"supported: {', '.join(READERS)}")
     try:
         loaded = _READ[suffix](p, spss_user_missing)
@@ -499,21 +597,36 @@ def _apply_user_missing(df: pd.DataFrame, declared: Mapping[str, list[dict[str, 
 
 
 def _read_csv(p: Path, _rule: str) -> LoadedData:
-    return LoadedData(pd.read_csv(p), p.absolute(), "", file_format="csv")
+    """Comma- or (``.tsv``) tab-separated text, gzip-compressed when the name ends ``.gz``."""
+    sep = "\t" if ".tsv" in p.name.lower() else ","
+    return LoadedData(pd.read_csv(p, sep=sep), p.absolute(), "", file_format="csv")
 
 
-def _read_parquet(p: Path, _rule: str) -> LoadedData:
+def _read_arrow(p: Path, _rule: str) -> LoadedData:
+    """Parquet or Feather through pyarrow: categorical columns keep their level order."""
+    kind = "feather" if p.name.lower().endswith(".feather") else "parquet"
     try:
-        df = pd.read_parquet(p)
+        df = pd.read_feather(p) if kind == "feather" else pd.read_parquet(p)
     except ImportError as e:
-        raise DatasetError(f"cannot read {p}: reading parquet needs pyarrow "
-                           f"(pip install pyarrow): {e}") from None
-    return LoadedData(df, p.absolute(), "", file_format="parquet")
+        raise DatasetError(f"cannot read {p}: reading {kind} needs pyarrow "
+                           f"(pip install 'mlm-harness[parquet]'): {e}") from None
+    return LoadedData(df, p.absolute(), "", file_format=kind)
+
+
+def _read_rds(p: Path, _rule: str) -> LoadedData:
+    """An R data frame saved with saveRDS, read through R (factors keep R's level order)."""
+    from harness.rdata import RDataError, read_rds
+
+    try:
+        return LoadedData(read_rds(p), p.absolute(), "", file_format="rds")
+    except RDataError as e:
+        raise DatasetError(f"cannot read {p}: {e}") from None
 
 
 _READ: dict[str, Callable[[Path, str], LoadedData]] = {
     ".dta": _read_dta, ".sav": _read_sav, ".zsav": _read_sav, ".csv": _read_csv,
-    ".parquet": _read_parquet,
+    ".csv.gz": _read_csv, ".tsv": _read_csv, ".tsv.gz": _read_csv, ".parquet": _read_arrow,
+    ".feather": _read_arrow, ".rds": _read_rds,
 }
 
 
@@ -562,13 +675,15 @@ _load_cache: OrderedDict[tuple[str, int, int, str], LoadedData] = OrderedDict()
 
 
 def load_dataset(name_or_path: str | Path, data_dir: str | Path | None = None, *,
-                 spss_user_missing: SpssUserMissing = "as_values") -> LoadedData:
+                 spss_user_missing: SpssUserMissing = "as_values",
+                 base: str | Path | None = None) -> LoadedData:
     """Load a registry dataset by name (verified against its SHA-256) or any data file by path.
 
     A registry name is looked up in ``data_dir``, ``$MLM_HARNESS_DATA`` and the user cache, in
     that order; a missing file or a checksum mismatch raises :class:`DatasetError`. A path (a
-    string that is not a registry name) is read as given, relative to the working directory;
-    there is no registry checksum to check, but its SHA-256 is still returned for provenance.
+    string that is not a registry name) is read relative to ``base`` (a spec's folder: a spec
+    and its data file travel together) or, without one, to the working directory; there is no
+    registry checksum to check, but its SHA-256 is still returned for provenance.
 
     Results are cached in-process by (file, size, mtime, SPSS rule), because a test suite loads
     the same dataset for dozens of specs; each call gets its own copy of the frame.
@@ -578,11 +693,15 @@ def load_dataset(name_or_path: str | Path, data_dir: str | Path | None = None, *
     if key in registry:
         path, _ = verified_path(key, data_dir)
         entry: RegistryEntry | None = registry[key]
-    elif _looks_like_path(key):
+    elif _looks_like_path(key, base):
         path, entry = Path(key).expanduser(), None
+        if base is not None and not path.is_absolute():
+            path = Path(base) / path
         if not path.is_file():
-            raise DatasetError(f"no such data file: {path.absolute()} (dataset {key!r} is not a "
-                               f"registry name either; known: {', '.join(registry)})")
+            where = f", relative to the spec's folder {base}" if base is not None and \
+                not Path(key).expanduser().is_absolute() else ""
+            raise DatasetError(f"no such data file: {path.absolute()}{where} (dataset {key!r} "
+                               f"is not a registry name either; known: {', '.join(registry)})")
     else:
         raise _unknown(key, registry)
     loaded = _cached_read(path, spss_user_missing)
@@ -590,10 +709,11 @@ def load_dataset(name_or_path: str | Path, data_dir: str | Path | None = None, *
     return loaded
 
 
-def _looks_like_path(s: str) -> bool:
+def _looks_like_path(s: str, base: str | Path | None = None) -> bool:
     p = Path(s)
     return (os.sep in s or "/" in s or s.startswith(("~", "."))
-            or p.suffix.lower() in READERS or p.exists())
+            or file_type(p) is not None or p.exists()
+            or (base is not None and (Path(base) / p).exists()))
 
 
 def _cached_read(path: Path, rule: SpssUserMissing) -> LoadedData:
@@ -617,8 +737,9 @@ def clear_caches() -> None:
 
 
 __all__ = [
-    "DatasetError", "LoadedData", "RegistryEntry", "VerifyRow", "REGISTRY_PATH", "ENV_VAR",
-    "SPSS_USER_MISSING_RULES", "cache_dir", "clear_caches", "dataset_names", "fetch",
-    "format_verify", "load_dataset", "load_registry", "locate", "normalise_numeric",
-    "read_table", "search_dirs", "sha256_file", "verified_path", "verify",
+    "DatasetError", "LoadedData", "RegistryEntry", "VerifyRow", "REGISTRY_PATH",
+    "GALLERY_REGISTRY_PATH", "SUITES", "suite_registry", "ENV_VAR", "SPSS_USER_MISSING_RULES",
+    "cache_dir", "clear_caches", "dataset_names", "fetch", "file_type", "format_verify", "load_dataset",
+    "load_registry", "locate", "normalise_numeric", "read_table", "search_dirs", "sha256_file",
+    "verified_path", "verify",
 ]

@@ -26,7 +26,7 @@ import pandas as pd
 from harness.names import name_problem, one_line
 from harness.rsyntax import r_name, r_number, r_string
 from harness.spec import Derived
-from harness.statasyntax import stata_name
+from harness.statasyntax import StataTextError, stata_name, stata_string
 
 
 class DeriveError(ValueError):
@@ -253,9 +253,18 @@ def _derive_one(df: pd.DataFrame, step: Derived) -> pd.Series:
         return codes.astype("float64").where(keys.notna().all(axis=1))
     if step.recode is not None:
         _check_columns(df, [step.source], step.name)  # type: ignore[list-item]
+        other = np.nan if step.otherwise is None else step.otherwise
+        if step.recodes_text():
+            src = df[step.source].astype(object)
+            text = src.map(lambda v: v if isinstance(v, str) else None)
+            if bool((src.notna() & text.isna()).any()):
+                raise DeriveError(f"derived variable {step.name!r} recodes text values, but "
+                                  f"column {step.source!r} holds numbers; write the old values "
+                                  "as numbers")
+            mapped = text.map(step.recode).astype("float64")
+            return mapped.where(text.isin(list(step.recode)), other).mask(text.isna())
         src = df[step.source].astype("float64")
         mapped = src.map(step.recode)
-        other = np.nan if step.otherwise is None else step.otherwise
         return mapped.where(src.isin(list(step.recode)), other).mask(src.isna())
     raise DeriveError(f"derived variable {step.name!r} has no operation")  # pragma: no cover
 
@@ -310,6 +319,20 @@ def _render(node: ast.expr, lang: str, ref: Callable[[str], str]) -> str:
     raise DeriveError("unsupported expression")  # pragma: no cover
 
 
+def _old_value(value: float | str, lang: str) -> str:
+    """A recode's old value as an R or Stata literal: a number, or text in quotes (a text
+    column's value; Stata's ``missing()`` is true for the empty string, as R's ``is.na`` is
+    for NA)."""
+    if not isinstance(value, str):
+        return _number_text(value)
+    if lang == "r":
+        return r_string(value)
+    try:
+        return stata_string(value)
+    except StataTextError as e:
+        raise DeriveError(str(e)) from None
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -349,7 +372,7 @@ def r_code(steps: Sequence[Derived], frame: str = "d") -> list[str]:
         elif s.recode is not None:
             src = col(s.source)  # type: ignore[arg-type]
             other = "NA" if s.otherwise is None else _number_text(s.otherwise)
-            olds = ", ".join(_number_text(k) for k in s.recode)
+            olds = ", ".join(_old_value(k, "r") for k in s.recode)
             news = ", ".join(_number_text(v) for v in s.recode.values())
             lines.append(f"{target} <- ifelse(is.na({src}), NA, ifelse({src} %in% c({olds}), "
                          f"c({news})[match({src}, c({olds}))], {other}))")
@@ -386,5 +409,5 @@ def stata_code(steps: Sequence[Derived]) -> list[str]:
             lines.append(f"generate double {name} = {other} if !missing({src})")
             for old, new in s.recode.items():
                 lines.append(f"replace {name} = {_number_text(new)} if {src} == "
-                             f"{_number_text(old)}")
+                             f"{_old_value(old, 'stata')}")
     return lines

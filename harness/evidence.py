@@ -209,7 +209,7 @@ def build_evidence(spec: Spec, frame: pd.DataFrame, nesting: list[str],
     from harness.references import reference_values
 
     ev = Evidence(bridges=bridges, nesting=nesting)
-    factors = [c for c, t in spec.columns.items() if t == "factor"]
+    factors = spec.factor_columns()
     native = spec.backends.native
     options = native.options.given() if native else {}
     engines: dict[str, EvidenceModel | None] = {}
@@ -219,9 +219,9 @@ def build_evidence(spec: Spec, frame: pd.DataFrame, nesting: list[str],
         if mid not in engines:
             model = spec.model_for(backend) if backend else spec.model
             try:
+                # the model carries its attributes (weights, offset, trials)
                 engines[mid] = EvidenceModel.build(
-                    model, frame, factors, trials=options.get("trials"),
-                    offset=options.get("offset"),
+                    model, frame, factors, contrasts=spec.contrasts(),
                     intercept_last=options.get("intercept_last", True))
             except Exception as e:  # noqa: BLE001 - no native likelihood: no evidence
                 ev.problems.append(f"no native likelihood for {mid}: {e}")

@@ -71,7 +71,8 @@ def fit_key(spec: Spec, backend: str, data_sha256: str | None) -> str:
         "derive": [d.model_dump(mode="json") for d in spec.derive],
         "subset": spec.subset,
         "replicate": spec.replicate.model_dump(mode="json") if spec.replicate else None,
-        "columns": spec.columns,
+        "columns": {c: t.model_dump(mode="json", exclude_none=True)
+                    for c, t in spec.columns.items()},
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -16,6 +16,7 @@ from itertools import combinations
 
 import pandas as pd
 
+from harness.attributes import ModelAttributes
 from harness.formula import ModelFormula
 from harness.keys import KeyFormatError, ParamKey, closest_key
 from harness.spec import Spec
@@ -38,12 +39,16 @@ def _variance_keys(formula: ModelFormula, gaussian: bool) -> set[ParamKey]:
     return keys
 
 
-def _threshold_keys(frame: pd.DataFrame, response: str) -> set[ParamKey]:
+def _threshold_keys(frame: pd.DataFrame, response: str,
+                    levels: list[str] | None) -> set[ParamKey]:
+    """clm's threshold names: between consecutive levels, in R's order (a categorical
+    response's own ``levels``; a numeric response's sorted values)."""
     from backends.native.names import level_labels
 
-    levels = level_labels(pd.unique(frame[response].dropna()))
-    ordered = sorted(levels, key=lambda v: (float(v) if _is_number(v) else float("inf"), v))
-    return {ParamKey.threshold(f"{a}|{b}") for a, b in zip(ordered, ordered[1:])}
+    if levels is None:
+        labels = level_labels(pd.unique(frame[response].dropna()))
+        levels = sorted(labels, key=lambda v: (float(v) if _is_number(v) else float("inf"), v))
+    return {ParamKey.threshold(f"{a}|{b}") for a, b in zip(levels, levels[1:])}
 
 
 def _is_number(text: str) -> bool:
@@ -71,16 +76,18 @@ def expected_keys(spec: Spec, frame: pd.DataFrame) -> set[str]:
     """The keys of every backend's version of the model (a backend may override the formula)."""
     from backends.native.design import build_design
 
-    factors = [c for c, t in spec.columns.items() if t == "factor"]
     keys: set[ParamKey] = set()
     models = {spec.model_for(b).formula: spec.model_for(b) for b in (None, *spec.backends)}
     for model in models.values():
         f = model.parsed
-        design = build_design(f, frame, factors, dict(model.reference_level) or None)
+        design = build_design(f, frame, spec.factor_columns(),
+                              dict(model.reference_level) or None, contrasts=spec.contrasts(),
+                              attributes=ModelAttributes.of(model).values(frame))
         names = design.x_names
         if model.family == "ordinal":
             names = [n for n in names if n != "(Intercept)"]
-            keys |= _threshold_keys(frame.loc[design.row_index], f.response)
+            keys |= _threshold_keys(frame.loc[design.row_index], f.response,
+                                    design.response_levels)
         keys |= {ParamKey.fixed(n) for n in names}
         keys |= _variance_keys(f, model.family == "gaussian")
         keys |= _statistic_keys(spec, f)

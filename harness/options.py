@@ -6,23 +6,25 @@ has a type and a closed set of values (``extra="forbid"``): a misspelled or unkn
 error naming it and the known ones (exit 2), and no option carries code. What each option means:
 
 * native (:class:`NativeOptions`): GLMM integration details (``adaptation``, ``laplace``,
-  ``intercept_last``) and the native-only model columns ``trials`` and ``offset``;
+  ``intercept_last``). Binomial trials and offsets were native-only options once; they are model
+  attributes now (``cbind(s, f)`` or ``s/n`` as the response, ``model.offset`` or ``offset()``,
+  see :mod:`harness.attributes`), so every backend fits them or says why not;
 * lme4 (:class:`Lme4Options`): the optimizer from lme4's or ordinal's own allow-list,
   ``max_iterations``, ``calc_derivs`` (lme4's ``calc.derivs``) and the worker ``timeout``;
 * Stata (:class:`StataOptions`): which command (of those :mod:`backends.stata.render` writes),
   its estimator, covariance, iteration cap, VCE, survey PSU, the random-part structure
   (``levels``, ``crossed``), stored/live mode, timeout and where Stata is.
 
-Which options fit which model (trials only for binomial, ``clmm``'s optimizers only for ordinal
-mixed models, ...) is checked here too (:func:`native_problems`, :func:`lme4_problems`), so a
+Which options fit which model (GLMM integration details only for GLMMs, ``clmm``'s optimizers
+only for ordinal mixed models, ...) is checked here too (:func:`native_problems`, :func:`lme4_problems`), so a
 spec that asks for something a backend would silently drop does not load.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from harness.names import check_name
 
@@ -58,10 +60,22 @@ class NativeOptions(Options):
         "to reproduce glmer's numbers digit for digit (binomial/Poisson Laplace and AGHQ)")
     intercept_last: bool | None = Field(
         default=None, description="GLMM parameter order (default true)")
-    trials: ColumnName | None = Field(
-        default=None, description="binomial: the column with the number of trials")
-    offset: ColumnName | None = Field(
-        default=None, description="non-gaussian: a column added to the linear predictor")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _attributes_moved(cls, data: Any) -> Any:
+        """``trials`` and ``offset`` are model attributes now; say where they went."""
+        if isinstance(data, dict):
+            moved = {"trials": "write the response as cbind(successes, failures) or "
+                               "successes/trials (family binomial)",
+                     "offset": "give model.offset: <column> or an offset(...) term in the "
+                               "formula"}
+            found = [k for k in moved if k in data]
+            if found:
+                raise ValueError("; ".join(
+                    f"backends.native.options.{k} is no longer an option: it is a model "
+                    f"attribute every backend fits; {moved[k]}" for k in found))
+        return data
 
 
 class Lme4Options(Options):
@@ -138,9 +152,4 @@ def native_problems(options: NativeOptions, family: str, has_random: bool) -> li
     if options.laplace == "glmer" and family == "ordinal":
         problems.append(f"{key}.laplace glmer applies to binomial and Poisson GLMMs only: an "
                         "ordinal model's Laplace approximation is exact (as clmm's)")
-    if options.trials is not None and family != "binomial":
-        problems.append(f"{key}.trials applies to binomial models only")
-    if options.offset is not None and family == "gaussian":
-        problems.append(f"{key}.offset applies to non-gaussian models only (the native "
-                        "gaussian estimators have no offset)")
     return problems

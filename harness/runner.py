@@ -22,8 +22,8 @@ from harness import memory
 from harness.bridges import bridge_jobs
 from harness.compare import Check, SpecComparison, compare_spec
 from harness.crosschecks import lr_statistics, replication_checks
-from harness.datacheck import (DataCheckError, check_complete_rows, check_has_rows,
-                               check_numeric_columns, check_outcome, model_uses, trials_column)
+from harness.datacheck import (DataCheckError, check_attributes, check_complete_rows,
+                               check_has_rows, check_numeric_columns, check_outcome, model_uses)
 from harness.datasets import DatasetError, load_dataset
 from harness.derive import DeriveError, apply_derivations, evaluate_expr
 from harness.evidence import build_evidence
@@ -112,7 +112,7 @@ def prepare_data(spec: Spec, data_dir: Path | None = None) -> PreparedData:
     :class:`DataPreparationError` naming the spec, the key and the fix.
     """
     try:
-        loaded = load_dataset(spec.dataset, data_dir=data_dir)
+        loaded = load_dataset(spec.dataset, data_dir=data_dir, base=spec.folder)
     except DatasetError as e:
         raise DataPreparationError(f"spec {spec.id}: {e}") from None
     try:
@@ -142,15 +142,15 @@ def _prepared_frame(spec: Spec, raw: pd.DataFrame, csv: bool, name: str
         frame = frame[np.asarray(keep.fillna(0) != 0)]
         check_has_rows(len(frame), f"subset: {spec.subset!r} keeps none of the "
                                    f"{rows_in_file:,} rows; check the condition")
-    missing = sorted(v for v in spec.model.parsed.variables() if v not in frame.columns)
+    missing = sorted(v for v in spec.model.columns() if v not in frame.columns)
     if missing:
         raise DataCheckError(
             f"model.formula: the model uses {missing}, which dataset {spec.dataset!r} does not "
             f"have and 'derive' does not create")
-    trials = trials_column(spec)
     for use in model_uses(spec):
         check_complete_rows(frame, use)
-        check_outcome(frame, use, trials)
+        check_outcome(frame, use)
+        check_attributes(frame, use)
     return frame.reset_index(drop=True), rows_in_file
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, FiniteFloat, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, FiniteFloat, PrivateAttr,
+                      ValidationError, field_validator, model_validator)
 
 from harness.estimator import Estimator, EstimatorError
 from harness.filenames import output_names
@@ -26,6 +26,8 @@ from harness.safeyaml import load_file as load_yaml_file
 BACKEND_NAMES = ("native", "lme4", "stata")
 Family = Literal["gaussian", "binomial", "poisson", "ordinal", "multinomial"]
 ReferenceValue = Annotated[str, AfterValidator(check_name)] | int | float
+RecodeKey = FiniteFloat | Annotated[str, AfterValidator(check_name)]
+"""An old value of a recode: a number, or the text of a text column."""
 Link = Literal["identity", "logit", "probit", "log"]
 Method = Literal["ML", "REML", "OLS"]
 
@@ -79,11 +81,23 @@ class Integration(Strict):
 
 
 class Model(Strict):
+    """The model every backend fits: formula, family, estimator and model attributes.
+
+    ``weights`` (R's prior weights) and ``offset`` (a column added to the linear predictor)
+    are model attributes, as are ``offset(...)`` terms and a ``cbind(successes, failures)`` or
+    ``successes/trials`` response in the formula; what each means per family and per engine is
+    stated once, in :mod:`harness.attributes`.
+    """
+
     formula: str
     family: Family = "gaussian"
     link: Link | None = None
     method: Method
     integration: Integration | None = None
+    weights: ColumnName | None = Field(
+        default=None, description="prior weights (R's weights=): see harness/attributes.py")
+    offset: ColumnName | None = Field(
+        default=None, description="a column added to the linear predictor, coefficient 1")
     cluster_se: ColumnName | None = Field(
         default=None, description="single-level models: cluster-robust SEs by this column")
     optimizer: Optimizer | None = None
@@ -121,7 +135,21 @@ class Model(Strict):
                                  "{method: laplace} or {method: aghq, points: 7}")
         if self.cluster_se and f.has_random:
             raise ValueError("cluster_se applies to single-level models only")
+        if f.binomial is not None:
+            written = f.binomial.to_r()
+            if self.family != "binomial":
+                raise ValueError(f"the response {written} counts successes out of trials, "
+                                 f"which needs family: binomial (not {self.family!r})")
+            if f.binomial.form == "proportion" and self.weights:
+                raise ValueError(
+                    f"the response {written} with model.weights is ambiguous: R reads y/n with "
+                    "weights = n as proportions whose weights are the trials; write "
+                    "cbind(successes, failures) to give prior weights as well")
         return self
+
+    def columns(self) -> set[str]:
+        """Every data column the model reads: the formula's variables and the attributes'."""
+        return self.parsed.variables() | {c for c in (self.weights, self.offset) if c}
 
     @property
     def parsed(self) -> ModelFormula:
@@ -156,7 +184,9 @@ class Derived(Strict):
     * ``group_mean`` / ``group_count`` / ``group_first``: by the column(s) in ``by``.
     * ``group_id``: one id per observed combination of the listed columns, numbered 1.. in sorted
       order (Stata's ``egen group``).
-    * ``recode``: a mapping ``{old: new}`` applied to ``source``, with ``otherwise``.
+    * ``recode``: a mapping ``{old: new}`` applied to ``source``, with ``otherwise``; the old
+      values are numbers, or text for a text column (``{Y: 1, N: 0}``: quote numbers meant as
+      text, ``{"1": 0}``), never both; the new values are numbers.
     """
 
     name: ColumnName
@@ -166,7 +196,7 @@ class Derived(Strict):
     group_first: bool | None = None
     group_id: list[ColumnName] | None = None
     by: list[ColumnName] | ColumnName | None = None
-    recode: dict[FiniteFloat, FiniteFloat] | None = None
+    recode: dict[RecodeKey, FiniteFloat] | None = None
     source: ColumnName | None = None
     otherwise: FiniteFloat | None = None
     note: str | None = None
@@ -183,7 +213,15 @@ class Derived(Strict):
             raise ValueError(f"{ops[0]} for {self.name!r} needs 'by: <cluster column>'")
         if ops[0] == "recode" and not self.source:
             raise ValueError(f"recode for {self.name!r} needs 'source: <column>'")
+        if self.recode and len({isinstance(k, str) for k in self.recode}) > 1:
+            raise ValueError(f"recode for {self.name!r} mixes text and numbers as old values "
+                             f"({', '.join(map(repr, self.recode))}); a column holds one or the "
+                             "other (quote numbers that are text: \"1\": 0)")
         return self
+
+    def recodes_text(self) -> bool:
+        """Whether the recode maps text values (``{Y: 1, N: 0}``)."""
+        return bool(self.recode) and all(isinstance(k, str) for k in self.recode)
 
     @property
     def by_columns(self) -> list[str]:
@@ -193,6 +231,23 @@ class Derived(Strict):
 
 
 ColumnType = Literal["numeric", "factor"]
+Contrasts = Literal["treatment", "sum", "helmert", "sdif"]
+"""How a factor is coded where R codes it by contrasts: R's ``contr.treatment`` (the
+default), ``contr.sum``, ``contr.helmert`` and MASS's ``contr.sdif`` (successive differences)."""
+
+
+class ColumnSpec(Strict):
+    """A column's type (``columns: {x: factor}`` is short for ``{x: {type: factor}}``) and, for a
+    factor, its coding: ``{type: factor, contrasts: sum}`` codes it by sum-to-zero contrasts."""
+
+    type: ColumnType
+    contrasts: Contrasts | None = None
+
+    @model_validator(mode="after")
+    def _factor_only(self) -> "ColumnSpec":
+        if self.contrasts is not None and self.type != "factor":
+            raise ValueError("contrasts apply to factor columns only (type: factor)")
+        return self
 
 
 class Reference(Strict):
@@ -401,7 +456,7 @@ class Spec(Strict):
     dataset: ColumnName = Field(description="a registry name or a data file's path")
     description: str | None = None
     derive: list[Derived] = Field(default_factory=list)
-    columns: dict[ColumnName, ColumnType] = Field(default_factory=dict)
+    columns: dict[ColumnName, ColumnSpec] = Field(default_factory=dict)
     subset: str | None = None
     replicate: Replicate | None = None
     model: Model
@@ -413,6 +468,13 @@ class Spec(Strict):
     known_issues: list[KnownIssue] = Field(default_factory=list)
     cross_checks: list[CrossCheck] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    _folder: Path | None = PrivateAttr(default=None)
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the spec's file (None for a spec not read from a file): a relative
+        ``dataset`` path is read from there, not from wherever the harness was started."""
+        return self._folder
 
     @model_validator(mode="after")
     def _options_apply(self) -> "Spec":
@@ -458,6 +520,28 @@ class Spec(Strict):
     def skip_reason(self, backend: str) -> str | None:
         settings = self.backends.get(backend)
         return settings.skip if settings else None
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _short_column_types(cls, v: Any) -> Any:
+        """``x: factor`` is short for ``x: {type: factor}``: one form inside the harness."""
+        if isinstance(v, dict):
+            return {k: {"type": t} if isinstance(t, str) else t for k, t in v.items()}
+        return v
+
+    def column_type(self, name: str) -> ColumnType | None:
+        """``factor`` or ``numeric`` as ``columns:`` declares ``name`` (None: not declared)."""
+        declared = self.columns.get(name)
+        return declared.type if declared is not None else None
+
+    def factor_columns(self) -> list[str]:
+        """The columns declared factors (``columns: {x: factor}``), sorted."""
+        return sorted(c for c in self.columns if self.column_type(c) == "factor")
+
+    def contrasts(self) -> dict[str, str]:
+        """Factor column -> its contrasts, for the columns that state other than treatment."""
+        return {c: d.contrasts for c, d in sorted(self.columns.items())
+                if d.contrasts not in (None, "treatment")}
 
 
 def _format_errors(err: ValidationError) -> list[str]:
@@ -525,9 +609,12 @@ def read_yaml(path: Path, error: type[SpecError] = SpecError) -> Any:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read and validate one spec file; every problem is a :class:`SpecError` naming the file."""
+    """Read and validate one spec file; every problem is a :class:`SpecError` naming the file.
+    Dataset paths in the spec are relative to its folder (``spec._folder``)."""
     path = Path(path)
-    return parse_spec(read_yaml(path), path)
+    spec = parse_spec(read_yaml(path), path)
+    spec._folder = path.resolve().parent
+    return spec
 
 
 def load_specs(paths: list[str | Path]) -> list[tuple[Path, Spec]]:

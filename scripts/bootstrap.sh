@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything mlm-harness needs on a fresh Debian/Ubuntu machine with Python >= 3.11:
-#   * R with lme4 and ordinal, from the distribution's packages (apt);
+#   * R with lme4, ordinal and mlmRev, from the distribution's packages (apt);
 #   * Chromium and its driver, for the report's browser test;
 #   * a virtual environment .venv with the project (editable) and its test dependencies;
 #   * an rpy2 release that loads with the installed R (scripts/install_rpy2.sh; see docs/rpy2.md).
@@ -18,6 +18,11 @@ if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(lme4)' >/dev/nu
 fi
 if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(ordinal)' >/dev/null 2>&1; then
   missing+=(r-cran-ordinal)
+fi
+# mlmRev ships gallery datasets (Contraception, Mmmec; data/gallery.yaml), exported by
+# `mlm-harness data fetch --gallery`, which scripts/suite.sh runs
+if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(mlmRev)' >/dev/null 2>&1; then
+  missing+=(r-cran-mlmrev)
 fi
 if [ "${MLM_HARNESS_NO_BROWSER:-0}" != "1" ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)

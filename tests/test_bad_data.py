@@ -108,15 +108,16 @@ def test_a_binomial_count_with_trials_is_checked_against_the_trials(tmp_path) ->
     d = frame().assign(n=5)
     d["k"] = np.minimum(d.cnt, 5)
     spec = parse_spec({"id": "t", "title": "t", "source": "s", "dataset": str(tmp_path / "d.csv"),
-                       "model": {"formula": "k ~ x + (1 | g)", "family": "binomial", **GLMM},
-                       "backends": {"native": {"options": {"trials": "n"}}}})
+                       "model": {"formula": "k/n ~ x + (1 | g)", "family": "binomial", **GLMM}})
     d.to_csv(tmp_path / "d.csv", index=False)
     assert prepare_data(spec).rows_after_subset == 120
     d.loc[4, "k"] = 6
     d.to_csv(tmp_path / "d.csv", index=False)
     from harness.datasets import clear_caches
     clear_caches()
-    with pytest.raises(DataPreparationError, match="successes between 0 and 'n'.*row 5 has 6"):
+    with pytest.raises(DataPreparationError,
+                       match="successes between 0 and the whole number of trials of k/n.*"
+                             "row 5 has 6"):
         prepare_data(spec)
 
 

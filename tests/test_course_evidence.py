@@ -25,8 +25,7 @@ def _printed_variances_point(spec_id: str, ref_id: str, data_dir):
     data = prepare_data(spec, data_dir)
     native = fit_one(spec, "native", data)
     assert native.status == "ok"
-    factors = [c for c, t in spec.columns.items() if t == "factor"]
-    model = EvidenceModel.build(spec.model, data.frame, factors)
+    model = EvidenceModel.build(spec.model, data.frame, spec.factor_columns())
     ref = next(r for r in spec.references if r.id == ref_id)
     printed = {k: float(v) for k, v in ref.values.items() if k.startswith("ran_pars/")}
     fixed = {k: v for k, v in estimates_of(native).items() if k.startswith("fixed/")}

@@ -127,7 +127,10 @@ def printed_block_rows(heading: str, until: str) -> list[list[str]]:
 
 @cache
 def all_specs() -> tuple[tuple[Path, Spec], ...]:
-    return tuple(load_specs([SPECS_DIR]))
+    """The course's specs: every folder of specs/ but the gallery (tests/test_gallery_data.py
+    and the gallery's own published references cover that)."""
+    return tuple((p, s) for p, s in load_specs([SPECS_DIR])
+                 if (SPECS_DIR / "gallery") not in p.parents)
 
 
 def spec_ids() -> list[str]:

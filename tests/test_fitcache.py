@@ -125,10 +125,10 @@ def test_the_key_changes_with_any_source_file(tmp_path: Path) -> None:
     assert source_hash() == source_hash.__wrapped__(REPO)
 
 
-def _spec(options: dict | None = None) -> Spec:
+def _spec(options: dict | None = None, **model: object) -> Spec:
     return parse_spec({"id": "t", "title": "t", "source": "s", "dataset": "x.csv",
                        "model": {"formula": "y ~ x + (1 | g)", "family": "binomial",
-                                 "method": "ML", "integration": {"method": "laplace"}},
+                                 "method": "ML", "integration": {"method": "laplace"}, **model},
                        **({"backends": {"native": {"options": options}}}
                           if options is not None else {})})
 
@@ -141,7 +141,17 @@ def test_the_key_covers_the_typed_options() -> None:
     assert fit_key(_spec({"laplace": "exact"}), "native", "d") != base
     assert fit_key(_spec({"laplace": "exact"}), "native", "d") != \
         fit_key(_spec({"laplace": "glmer"}), "native", "d")
-    assert fit_key(_spec({"trials": "n"}), "native", "d") != base
+
+
+
+def test_the_key_covers_the_model_attributes() -> None:
+    """Weights, offsets and trials are part of the model (harness/attributes.py): each one is
+    another fit, whether stated as a model key or in the formula."""
+    base = fit_key(_spec(), "native", "d")
+    keys = {fit_key(_spec(weights="w"), "native", "d"), fit_key(_spec(offset="o"), "native", "d"),
+            fit_key(_spec(formula="y ~ x + offset(o) + (1 | g)"), "native", "d"),
+            fit_key(_spec(formula="y/n ~ x + (1 | g)"), "native", "d")}
+    assert base not in keys and len(keys) == 4
 
 
 def _summary(out: Path) -> tuple[dict, dict]:

@@ -97,10 +97,12 @@ def _version_pairs(v: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 def column_payload(data: pd.DataFrame, columns: tuple[str, ...]
                    ) -> tuple[list[dict[str, Any]], list[bytes]]:
-    """The model's columns, ready for the pipe: numbers as float64 bytes, text as strings.
+    """The model's columns, ready for the pipe: numbers as float64 bytes, logicals as R
+    logicals, text (and categorical columns) as strings.
 
-    Only numbers and text exist on the R side: a 0/1 column stays numeric and value labels never
-    make a factor; factors are declared by the plan's ``factor(...)`` statements alone.
+    A 0/1 column stays numeric and value labels never make a factor; factors are declared by the
+    plan's ``factor(...)`` statements alone. Logicals stay logical, because R's model matrix
+    codes a logical predictor ``x`` as the dummy ``xTRUE`` (as native does), not as a number.
     """
     header: list[dict[str, Any]] = []
     buffers: list[bytes] = []
@@ -111,7 +113,10 @@ def column_payload(data: pd.DataFrame, columns: tuple[str, ...]
             f"(columns: {', '.join(map(str, data.columns))})")
     for name in columns:
         s = data[name]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        if _logical(s):
+            values = [None if pd.isna(v) else bool(v) for v in s.tolist()]
+            header.append({"name": name, "type": "bool", "values": values})
+        elif pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype):
             arr = np.ascontiguousarray(pd.to_numeric(s).to_numpy(dtype="float64",
                                                                   na_value=np.nan))
             header.append({"name": name, "type": "float64"})
@@ -120,6 +125,19 @@ def column_payload(data: pd.DataFrame, columns: tuple[str, ...]
             values = [None if pd.isna(v) else str(v) for v in s.tolist()]
             header.append({"name": name, "type": "str", "values": values})
     return header, buffers
+
+
+def _logical(s: pd.Series) -> bool:
+    """True/False values (a bool column, or an object column of bools with missing values, as
+    pandas reads TRUE/FALSE/NA from a CSV file)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return False
+    if pd.api.types.is_bool_dtype(s):
+        return True
+    if s.dtype == object:
+        values = s.dropna()
+        return len(values) > 0 and all(isinstance(v, (bool, np.bool_)) for v in values)
+    return False
 
 
 def timeout_for(spec: Spec) -> float:
@@ -166,7 +184,7 @@ class Lme4Backend(Backend):
         if not available.ok:
             return FitResult.failed(spec.id, self.name, "unavailable", available.message())
         try:
-            plan = translate.plan(spec, model)
+            plan = translate.plan(spec, model, job.data)
             columns, buffers = column_payload(job.data, plan.columns)
         except translate.TranslationError as e:
             return FitResult.failed(spec.id, self.name, "error", str(e))

@@ -12,8 +12,20 @@ came from a spec (a reference level, a file path) is an R literal made by
 :func:`harness.rsyntax.r_literal`. Choices that R would otherwise make silently are written out:
 
 * ``REML = TRUE/FALSE`` on every ``lmer`` call, ``nAGQ`` on every ``glmer``/``clmm`` call;
-* factors get explicit levels, sorted (numerically for numbers) with the spec's reference level
-  first; every other column stays numeric, so a 0/1 dummy is never turned into a factor;
+* factors get explicit levels, sorted (numerically for numbers, by code point for text: the C
+  locale's order, whatever the user's locale) with the spec's reference level first, or in the
+  stored order of a categorical column (a factor read from .rds or parquet); every other column
+  stays numeric, so a 0/1 dummy is never turned into a factor. Text columns the model uses as
+  categories (a bare predictor, a binomial or ordinal outcome) are declared too, so R never
+  sorts them in its own locale;
+* contrasts other than treatment are the ``contrasts =`` argument (``contr.sum``,
+  ``contr.helmert``, ``MASS::contr.sdif``), named by the model-frame variable (``x``,
+  ``factor(x)``);
+* the model attributes (harness/attributes.py): ``weights =`` the weights column; the offset as
+  ``offset(...)`` terms of the formula (``model.offset`` too: clm and clmm take offsets only in
+  the formula, and R adds the ``offset =`` argument and offset terms alike); binomial trials as
+  ``cbind(successes, failures)`` (``successes/trials`` is written so: R reads ``y/n`` as
+  proportions that need ``weights = n``);
 * ``C(x)`` (patsy/formulaic) is read as ``factor(x)``;
 * lme4's default optimizer is recorded when the spec gives none.
 """
@@ -23,8 +35,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pandas as pd
+
 from harness.estimator import Estimator
 from harness.formula import ModelFormula
+from harness.formula.syntax import Column, FactorCall
 from harness.options import Lme4Options, RFunction, r_function
 from harness.rsyntax import r_literal, r_name, r_string
 from harness.spec import Model, Spec
@@ -86,31 +101,91 @@ def unsupported_reason(model: Model) -> str | None:
     return None
 
 
-def factor_columns(spec: Spec, model: Model) -> dict[str, Any]:
-    """Model columns that R must see as factors -> their reference level (None: lowest)."""
-    used = model.parsed.variables()
-    out: dict[str, Any] = {}
-    for name, kind in spec.columns.items():
-        if kind == "factor" and name in used:
-            out[name] = model.reference_level.get(name)
-    for name, ref in model.reference_level.items():
-        if name in used:
-            out[name] = ref
+@dataclass(frozen=True)
+class FactorLevels:
+    """How R must see a column as a factor: its reference level (None: the first) and, for a
+    categorical column of the data, its stored level order (None: sorted)."""
+
+    reference: Any = None
+    levels: tuple[Any, ...] | None = None
+
+
+def _categorical_uses(model: Model) -> set[str]:
+    """Columns the model reads as categories when their data are text: bare fixed-part
+    predictors, ``factor()`` columns and a binomial (not a count) or ordinal outcome."""
+    f = model.parsed
+    out = {v.name for v in f.terms.variables if isinstance(v, Column)} | f.factor_variables()
+    if model.family in ("binomial", "ordinal") and f.binomial is None:
+        out.add(f.response)
     return out
 
 
-def factor_line(name: str, reference: Any, frame: str = DATA_SYMBOL) -> str:
-    """``x`` as a factor with levels sorted (numerically for numbers), the reference first.
+def factor_columns(spec: Spec, model: Model, frame: pd.DataFrame | None = None
+                   ) -> dict[str, FactorLevels]:
+    """Model columns that R must see as factors -> their levels.
+
+    Declared factors and reference-level columns always; with the data, also text and
+    categorical columns the model reads as categories (:func:`_categorical_uses`), so their
+    levels are the harness's (stored order for categorical data) and not R's locale's.
+    """
+    used = model.columns()
+    names: set[str] = {n for n in spec.factor_columns() if n in used}
+    names |= {n for n in model.reference_level if n in used}
+    if frame is not None:
+        for n in _categorical_uses(model):
+            if n in frame.columns and _text_or_categorical(frame[n]):
+                names.add(n)
+    out = {}
+    for n in sorted(names):
+        levels = None
+        if frame is not None and n in frame.columns and \
+                isinstance(frame[n].dtype, pd.CategoricalDtype):
+            present = set(frame[n].dropna().unique())
+            levels = tuple(str(c) for c in frame[n].cat.categories if c in present)
+        out[n] = FactorLevels(model.reference_level.get(n), levels)
+    return out
+
+
+def _text_or_categorical(s: pd.Series) -> bool:
+    return isinstance(s.dtype, pd.CategoricalDtype) or not (
+        pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+def factor_line(name: str, factor: FactorLevels, frame: str = DATA_SYMBOL) -> str:
+    """``x`` as a factor with levels sorted (numerically for numbers) or in the stored order of
+    a categorical column, the reference first.
 
     ``method = "radix"`` sorts strings in the C locale, as Python does, so the level order does
     not depend on the user's locale.
     """
     col = f"{frame}${r_name(name)}"
-    levels = f'sort(unique({col}), method = "radix")'
-    if reference is not None:
-        ref = r_literal(reference)
+    if factor.levels is not None:
+        levels = f"c({', '.join(r_literal(v) for v in factor.levels)})"
+    else:
+        levels = f'sort(unique({col}), method = "radix")'
+    if factor.reference is not None:
+        ref = r_literal(factor.reference)
         levels = f"c({ref}, setdiff({levels}, {ref}))"
     return f"{col} <- factor({col}, levels = {levels})"
+
+
+#: R's contrast functions for the spec's contrasts (harness.spec.Contrasts)
+R_CONTRASTS = {"sum": '"contr.sum"', "helmert": '"contr.helmert"', "sdif": "MASS::contr.sdif"}
+
+
+def contrasts_argument(spec: Spec, model: Model) -> str | None:
+    """``contrasts = list(x = "contr.sum", ...)`` for the fixed-part variables of columns with
+    other than treatment contrasts (None when there is none). Entries are named by the
+    model-frame variable (``x``, or ``factor(x)`` when the formula writes that): R ignores a
+    contrast whose name is not a variable, with only a warning."""
+    wanted = spec.contrasts()
+    entries = []
+    for v in model.parsed.terms.variables:
+        col = v.name if isinstance(v, Column) else v.column if isinstance(v, FactorCall) \
+            else None
+        if col in wanted:
+            entries.append(f"{r_name(v.to_r())} = {R_CONTRASTS[wanted[col]]}")
+    return f"contrasts = list({', '.join(entries)})" if entries else None
 
 
 def _control(kind: Kind, model: Model, options: Lme4Options) -> tuple[str | None, list[str]]:
@@ -159,8 +234,9 @@ def _integrated(nagq: int) -> Estimator:
     return Estimator("ML", "laplace", 1) if nagq == 1 else Estimator("ML", "aghq", nagq)
 
 
-def plan(spec: Spec, model: Model) -> RPlan:
-    """The R call for ``model`` (already with the spec's lme4 overrides applied)."""
+def plan(spec: Spec, model: Model, frame: pd.DataFrame | None = None) -> RPlan:
+    """The R call for ``model`` (already with the spec's lme4 overrides applied); ``frame``,
+    the prepared data when fitting, says which columns are text or categorical."""
     reason = unsupported_reason(model)
     if reason:
         raise TranslationError(reason)
@@ -169,7 +245,9 @@ def plan(spec: Spec, model: Model) -> RPlan:
     options = settings.options if settings is not None else Lme4Options()
     notes: list[str] = []
     rhs = f.rhs_to_r()
-    response = r_name(f.response)
+    if model.offset:
+        rhs += f" + offset({r_name(model.offset)})"
+    response = f.binomial.cbind_r() if f.binomial else r_name(f.response)
     link = r_string(model.resolved_link)
     family = model.family  # a closed set of R function names (harness.spec.Family)
     data = f"data = {DATA_SYMBOL}"
@@ -214,6 +292,11 @@ def plan(spec: Spec, model: Model) -> RPlan:
         notes.append(f"cluster-robust (CR1) standard errors by {cluster}: "
                      + ("G/(G-1) * (N-1)/(N-K), as Stata's regress, vce(cluster)" if kind == "lm"
                         else "G/(G-1), as Stata's ML commands with vce(cluster)"))
+    if model.weights:
+        args.append(f"weights = {r_name(model.weights)}")
+    contrasts = contrasts_argument(spec, model)
+    if contrasts:
+        args.append(contrasts)
     control, control_notes = _control(kind, model, options)
     notes.extend(control_notes)
     if control is not None:
@@ -221,8 +304,8 @@ def plan(spec: Spec, model: Model) -> RPlan:
     fn = {"lmer": "lmer", "glmer": "glmer", "clmm": "ordinal::clmm", "clm": "ordinal::clm",
           "lm": "lm", "glm": "glm"}[kind]
     call = f"{fn}({', '.join(args)})"
-    columns = sorted(f.variables() | ({cluster} if cluster else set()))
-    factors = factor_columns(spec, model)
+    columns = sorted(model.columns() | ({cluster} if cluster else set()))
+    factors = factor_columns(spec, model, frame)
     return RPlan(kind=kind, call=call, columns=tuple(columns),
                  factor_lines=tuple(factor_line(n, r) for n, r in sorted(factors.items())),
                  packages=packages, estimator=estimator, gaussian=family == "gaussian",

@@ -102,6 +102,9 @@ class RSession:
             if col["type"] == "float64":
                 arr = np.frombuffer(next(buf_iter), dtype="<f8")
                 cols[col["name"]] = ro.FloatVector(arr)
+            elif col["type"] == "bool":
+                cols[col["name"]] = ro.BoolVector(
+                    [ri.NA_Logical if v is None else bool(v) for v in col["values"]])
             else:
                 values = [ri.NA_Character if v is None else str(v) for v in col["values"]]
                 cols[col["name"]] = ro.StrVector(values)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .design import build_design
+from .design import AttributeInput, attribute_values, build_design
 from .fit import Path, fit_design
 from .ols import OlsResult, ols
 from .result import LmmResult
@@ -27,15 +27,20 @@ __all__ = ["lmm", "LmmResult", "ols", "OlsResult"]
 
 def lmm(formula: str, data: pd.DataFrame, reml: bool = True,
         factors: list[str] | tuple[str, ...] = (), path: Path = "auto",
-        reference: dict[str, object] | None = None) -> LmmResult:
+        reference: dict[str, object] | None = None, contrasts: dict[str, str] | None = None,
+        weights: AttributeInput = None, offset: AttributeInput = None) -> LmmResult:
     """Fit a linear mixed model written in lme4 syntax by REML (default, as lmer) or ML.
 
     ``factors`` names columns to treat as categorical in the fixed part; ``reference`` maps a
-    categorical variable to its reference level (default: the first, as R). ``path`` chooses the
+    categorical variable to its reference level (default: the first, as R); ``contrasts`` a
+    factor column to its coding (``sum``, ``helmert``, ``sdif``; default treatment).
+    ``weights`` (precision weights, lmer's ``weights=``) and ``offset`` are column names or
+    per-row values (harness/attributes.py says what they mean). ``path`` chooses the
     factorisation ("auto" picks the per-level path for one grouping factor, the blocked
     Cholesky otherwise); it exists for testing and benchmarking.
     """
-    design = build_design(formula, data, factors, reference)
+    design = build_design(formula, data, factors, reference, contrasts=contrasts,
+                          attributes=attribute_values(data, weights=weights, offset=offset))
     if not design.factors:
         raise ValueError("the formula has no random-effects term; use backends.native.ols "
                          "for single-level models")

@@ -16,10 +16,12 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 from backends.base import Availability, Backend, FitJob
+from harness.attributes import ModelAttributes
 from harness.results import FitResult, Provenance
 from harness.spec import Model, Spec
 
 from .design import DesignError
+from .inputs import NativeInputs
 from .ols import ols
 
 
@@ -34,16 +36,10 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def _factor_columns(spec: Spec) -> list[str]:
-    return sorted(c for c, t in spec.columns.items() if t == "factor")
-
-
-def python_call(model: Model, factors: list[str]) -> str:
+def python_call(model: Model, inputs: NativeInputs) -> str:
     """The equivalent user-level Python call for ``model``."""
     f = model.parsed
-    extra = f", factors={factors!r}" if factors else ""
-    if model.reference_level:
-        extra += f", reference={dict(model.reference_level)!r}"
+    extra = "".join(f", {a}" for a in inputs.call_arguments())
     if f.has_random:
         return f"lmm({model.formula!r}, data, reml={model.method == 'REML'}{extra})"
     cl = f", cluster={model.cluster_se!r}" if model.cluster_se else ""
@@ -69,14 +65,13 @@ class NativeBackend(Backend):
 
     def fit(self, job: FitJob) -> FitResult:
         model = job.model
-        factors = _factor_columns(job.spec)
-        call = python_call(model, factors)
         start = time.perf_counter()
         try:
             reason = self.unsupported_reason(model)
             if reason:
                 return FitResult.failed(job.spec.id, self.name, self.unsupported_status, reason)
-            ref = dict(model.reference_level) or None
+            inputs = NativeInputs.of(job.spec, model, job.data)
+            call = python_call(model, inputs)
             if model.family != "gaussian":  # issue 7: native GLMMs (backends/native/glmm)
                 from .glm import fit_glm_job
                 from .glmm.backend import fit_glmm_job
@@ -86,16 +81,16 @@ class NativeBackend(Backend):
                                   data_sha256=job.data_sha256,
                                   date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
                 fit_job = fit_glmm_job if model.parsed.has_random else fit_glm_job
-                result = fit_job(job, factors, settings.options.given() if settings else {}, prov)
+                result = fit_job(job, inputs, settings.options.given() if settings else {}, prov)
                 result.timings["fit"] = time.perf_counter() - start
                 return result
             if model.parsed.has_random:
                 from . import lmm
-                res = lmm(model.formula, job.data, reml=model.method == "REML", factors=factors,
-                          reference=ref)
+                res = lmm(model.formula, job.data, reml=model.method == "REML",
+                          **inputs.keywords())
             else:
                 res = ols(model.formula, job.data, method=model.method,
-                          cluster=model.cluster_se, factors=factors, reference=ref)
+                          cluster=model.cluster_se, **inputs.keywords())
         except (DesignError, ValueError, KeyError) as e:
             return FitResult.failed(job.spec.id, self.name, "error", f"{type(e).__name__}: {e}")
         seconds = time.perf_counter() - start
@@ -113,11 +108,10 @@ class NativeBackend(Backend):
 
     def render(self, spec: Spec) -> str:
         model = spec.model_for(self.name)
-        factors = _factor_columns(spec)
+        inputs = NativeInputs(spec.factor_columns(), spec.contrasts(),
+                              dict(model.reference_level) or None, ModelAttributes.of(model))
         imp = ("from backends.native import lmm" if model.parsed.has_random
                else "from backends.native.ols import ols")
+        show = "result.summary()" if model.parsed.has_random else "result.fixef, result.std_errors"
         return (f"{imp}\n# data: dataset {spec.dataset!r} with the spec's derived columns\n"
-                f"result = {python_call(model, factors)}\nprint(result.summary())"
-                if model.parsed.has_random else
-                f"{imp}\n# data: dataset {spec.dataset!r} with the spec's derived columns\n"
-                f"result = {python_call(model, factors)}\nprint(result.fixef, result.std_errors)")
+                f"result = {python_call(model, inputs)}\nprint({show})")

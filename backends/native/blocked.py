@@ -56,6 +56,7 @@ class BlockedSystem:
         self.p = design.p
         XY = np.column_stack([design.X, design.y])
         self.G = XY.T @ XY
+        self.logdet_W = design.logdet_W
 
         self.k1 = self.m1 = 0
         if self.first is not None:
@@ -182,7 +183,7 @@ class BlockedSystem:
             G -= C2.T @ C2
             extra.update(L22=L22, C2=C2)
         R = upper_cholesky(G)
-        fact = Factorization(theta=theta.copy(), logdet_L=logdet, R=R)
+        fact = Factorization(theta=theta.copy(), logdet_L=logdet, R=R, logdet_W=self.logdet_W)
         if keep:
             fact.extra.update(extra)
         return fact

@@ -17,19 +17,23 @@ Rules that make the answers line up with lme4:
   computes them; every column carries R's name;
 * columns aliased with the ones before them are dropped, as lme4 drops them, and named in
   :meth:`Design.warnings` (:mod:`backends.native.rank`);
-* grouping-factor levels are R's labels, ``a:b`` interactions are labelled ``"1:2"``.
+* grouping-factor levels are R's labels, ``a:b`` interactions are labelled ``"1:2"``;
+* the model attributes (prior weights, offset, binomial trials: :mod:`harness.attributes`)
+  are per-row vectors that take part in dropping incomplete rows, as R's ``model.frame``
+  drops a row whose weight or offset is missing; the design keeps them for its rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from harness.formula import ModelFormula, RandomTerm, parse_formula
 
-from .model_matrix import ModelMatrixError, evaluate, model_matrix
+from .model_matrix import ModelMatrixError, evaluate, model_matrix, r_factor
 from .names import level_labels
 from .rank import aliased_warning, drop_aliased
 
@@ -83,6 +87,11 @@ class Design:
     nobs_dropped: int = 0
     categorical: list[str] = field(default_factory=list)
     aliased: list[str] = field(default_factory=list)  # columns dropped by rank.drop_aliased
+    response_levels: list[str] | None = None  # a categorical response's levels (y: codes)
+    weights: np.ndarray | None = None  # prior weights of the rows (None: all 1)
+    offset: np.ndarray | None = None  # added to the linear predictor (None: 0)
+    trials: np.ndarray | None = None  # binomial trials of the rows (None: 0/1 outcomes)
+    logdet_W: float = 0.0  # sum(log w) of a weighted gaussian design (see weighted())
 
     @property
     def n(self) -> int:
@@ -92,6 +101,44 @@ class Design:
     def p(self) -> int:
         return self.X.shape[1]
 
+    def outcome(self, family: str) -> np.ndarray:
+        """The response as ``family`` takes it.
+
+        A categorical response (text, logical or a factor; ``y`` holds its level codes) is
+        coded as R codes it: binomial 0 for the first level and 1 for every other (glm's
+        binomial family), ordinal the codes (thresholds named by :attr:`response_levels`);
+        gaussian and Poisson models need numbers, so a categorical response is an error.
+        """
+        if self.response_levels is None:
+            return self.y
+        if family == "binomial":
+            return (self.y > 0).astype(float)
+        if family == "ordinal":
+            return self.y
+        raise DesignError(f"the {family} response {self.formula.response!r} is categorical "
+                          f"(levels {self.response_levels[:5]}...); a {family} model needs numbers")
+
+    def weighted(self) -> "Design":
+        """The gaussian working design of prior weights and an offset (lme4's lmer):
+        ``y - offset`` and every row of X, y and Z scaled by ``sqrt(w)``.
+
+        With ``Var(e_i) = sigma^2 / w_i`` the likelihood of the data is that of the scaled rows
+        with unit weights times ``prod(sqrt(w_i))``, so the profiled criterion of the working
+        design less ``log|W| = sum(log w_i)`` (:attr:`logdet_W`) is lme4's, whose deviance
+        subtracts the same ``ldW``. The working design has unit weights and no offset, so this is
+        idempotent; without weights or offset the design itself is returned.
+        """
+        if self.weights is None and self.offset is None:
+            return self
+        y = self.y - (self.offset if self.offset is not None else 0.0)
+        if self.weights is None:
+            return replace(self, y=y, offset=None)
+        sw = np.sqrt(self.weights)
+        factors = [replace(f, Z=np.ascontiguousarray(f.Z * sw[:, None])) for f in self.factors]
+        return replace(self, y=y * sw, X=np.ascontiguousarray(self.X * sw[:, None]),
+                       factors=factors, weights=None, offset=None,
+                       logdet_W=self.logdet_W + float(np.sum(np.log(self.weights))))
+
     def warnings(self) -> list[str]:
         """What building the design did to the data, for every estimator's diagnostics."""
         out = [f"{self.nobs_dropped} row(s) with missing values were dropped"] \
@@ -99,17 +146,56 @@ class Design:
         return out + ([aliased_warning(self.aliased)] if self.aliased else [])
 
 
+AttributeInput = str | np.ndarray | pd.Series | None
+"""A model attribute given to an estimator: a column name, or one value per row of the data."""
+
+ATTRIBUTES = ("weights", "offset", "trials")
+
+
+def attribute_values(data: pd.DataFrame, **given: AttributeInput) -> dict[str, np.ndarray]:
+    """Per-row float vectors (NaN for missing) of the attributes given by column or by value.
+
+    ``weights``, ``offset`` and ``trials`` (see :mod:`harness.attributes` for what they mean);
+    ``None`` leaves one out.
+    """
+    out: dict[str, np.ndarray] = {}
+    for role, value in given.items():
+        if role not in ATTRIBUTES:
+            raise TypeError(f"unknown model attribute {role!r} (known: {', '.join(ATTRIBUTES)})")
+        if value is None:
+            continue
+        if isinstance(value, str):
+            if value not in data.columns:
+                raise DesignError(f"{role} column {value!r} is not in the data")
+            s = data[value]
+            if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+                raise DesignError(f"{role} column {value!r} must be numeric (it is {s.dtype})")
+            v = s.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            v = np.asarray(value, dtype=float)
+            if v.shape != (len(data),):
+                raise DesignError(f"{role} must have one value per row of the data "
+                                  f"({len(data)}), not shape {v.shape}")
+        out[role] = v
+    return out
+
+
 def build_design(formula: str | ModelFormula, data: pd.DataFrame,
                  factors: list[str] | tuple[str, ...] = (),
                  reference: dict[str, object] | None = None,
-                 complete_in: tuple[str, ...] = ()) -> Design:
+                 complete_in: tuple[str, ...] = (),
+                 contrasts: Mapping[str, str] | None = None,
+                 attributes: Mapping[str, np.ndarray] | None = None) -> Design:
     """Build X, y and the grouping factors for ``formula`` on ``data``.
 
     ``factors`` lists columns to treat as categorical wherever they appear bare in the fixed part
     (the spec's ``columns: {x: factor}``); ``reference`` maps a categorical variable to the level
-    used as its reference instead of the first (R's ``relevel``). ``complete_in`` names extra
-    columns a row must have (a cluster id): like R's ``subset``, they drop rows after the
-    variables are evaluated.
+    used as its reference instead of the first (R's ``relevel``); ``contrasts`` maps a factor
+    column to its coding where R codes it by contrasts (``sum``, ``helmert``, ``sdif``; default
+    treatment). ``complete_in`` names extra columns a row must have (a cluster id): like R's
+    ``subset``, they drop rows after the variables are evaluated. ``attributes`` are per-row
+    vectors (:func:`attribute_values`) of ``weights``, ``offset`` and ``trials``: a row with a
+    missing one is dropped, as R drops it; prior weights must be positive and finite.
     """
     mf = parse_formula(formula) if isinstance(formula, str) else formula
     missing = [v for v in sorted(mf.variables() | set(complete_in)) if v not in data.columns]
@@ -125,59 +211,73 @@ def build_design(formula: str | ModelFormula, data: pd.DataFrame,
     incomplete = data[list(dict.fromkeys(other))].isna().any(axis=1).to_numpy(copy=True)
     for ev in evaluated:
         incomplete |= ev.missing()
+    attributes = dict(attributes or {})
+    for v in attributes.values():
+        incomplete |= np.isnan(v)
     complete = ~incomplete
     dropped = int(incomplete.sum())
     if not complete.any():
         raise DesignError("no complete rows: every row has a missing value in a model variable")
     try:
         X, x_names, used_categorical = model_matrix(mf.terms, evaluated, complete,
-                                                    dict(reference or {}))
+                                                    dict(reference or {}), dict(contrasts or {}))
     except ModelMatrixError as e:
         raise DesignError(str(e)) from None
     X, x_names, aliased = drop_aliased(X, x_names)
     frame = data.loc[complete]
-    y = _numeric(frame[mf.response], mf.response)
+    y, levels = _response(frame[mf.response], mf.response)
     blocks = _factor_blocks(mf.random, frame)
+    kept = {role: np.ascontiguousarray(v[complete]) for role, v in attributes.items()}
+    _check_attributes(kept)
     return Design(formula=mf, y=y, X=np.ascontiguousarray(X), x_names=x_names, factors=blocks,
                   row_index=frame.index, nobs_dropped=dropped, categorical=used_categorical,
-                  aliased=aliased)
+                  aliased=aliased, response_levels=levels, **kept)
 
 
-def auxiliary_columns(design: Design, data: pd.DataFrame,
-                      **columns: str | None) -> dict[str, np.ndarray]:
-    """Per-row values of extra columns (``trials=``, ``offset=``) for the design's rows.
-
-    They are not model variables, so the design dropped no rows for them: a missing value in a
-    model row is an error naming the column, not a silent drop.
-    """
-    out: dict[str, np.ndarray] = {}
-    for role, col in columns.items():
-        if col is None:
-            continue
-        if col not in data.columns:
-            raise DesignError(f"{role} column {col!r} is not in the data")
-        v = data.loc[design.row_index, col].to_numpy(dtype=float)
+def _check_attributes(values: Mapping[str, np.ndarray]) -> None:
+    """Values no estimator can take: infinite offsets or trials, weights that are not > 0."""
+    for role, v in values.items():
         if not np.all(np.isfinite(v)):
-            raise DesignError(f"{role} column {col!r} has missing values in the model rows")
-        out[role] = v
-    return out
+            raise DesignError(f"the {role} are not finite on some model rows")
+    w = values.get("weights")
+    if w is not None and np.any(w <= 0):
+        raise DesignError(f"prior weights must be positive; {int(np.sum(w <= 0))} model row(s) "
+                          "have a weight of 0 or less (drop them with the spec's subset)")
 
 
 def _categorical_columns(mf: ModelFormula, data: pd.DataFrame,
                          factors: list[str] | tuple[str, ...]) -> set[str]:
     """Fixed-part columns that are factors where they appear bare: declared in the spec, or
-    not numeric in the data (R turns text into factors)."""
+    text, categorical or logical in the data (R's ``model.matrix`` codes a logical ``x`` as the
+    dummy ``xTRUE``, and turns text into factors)."""
     out = set()
     for col in {c for v in mf.terms.variables for c in v.columns()}:
-        s = data[col]
-        if col in factors or not pd.api.types.is_numeric_dtype(s) \
-                or isinstance(s.dtype, pd.CategoricalDtype):
+        if col in factors or is_categorical(data[col]):
             out.add(col)
     return out
 
 
+def is_categorical(s: pd.Series) -> bool:
+    """Text, categorical or logical values: levels rather than numbers (R's reading)."""
+    return (not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+            or isinstance(s.dtype, pd.CategoricalDtype))
+
+
+def _response(s: pd.Series, name: str) -> tuple[np.ndarray, list[str] | None]:
+    """The response as numbers and, for a categorical one (text, logical, factor), its levels
+    in R's order (:func:`r_factor`) with ``y`` the level index; :meth:`Design.outcome` says what
+    each family makes of the codes."""
+    if is_categorical(s):
+        try:
+            codes, levels = r_factor(s)
+        except ModelMatrixError as e:
+            raise DesignError(f"response {name!r}: {e}") from None
+        return np.ascontiguousarray(codes.astype(float)), levels
+    return np.ascontiguousarray(s.to_numpy(dtype=float)), None
+
+
 def _numeric(s: pd.Series, name: str) -> np.ndarray:
-    if not pd.api.types.is_numeric_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+    if is_categorical(s) and not pd.api.types.is_bool_dtype(s):
         raise DesignError(f"{name!r} must be numeric (it is {s.dtype})")
     return np.ascontiguousarray(s.to_numpy(dtype=float))
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from harness.attributes import ModelAttributes
 from harness.estimator import Estimator
 from harness.results import FitResult
 from harness.spec import Model
@@ -101,14 +102,16 @@ class EvidenceModel:
 
     @classmethod
     def build(cls, model: Model, data: pd.DataFrame, factors: list[str], *,
-              trials: str | None = None, offset: str | None = None,
+              contrasts: dict[str, str] | None = None,
               intercept_last: bool = True) -> "EvidenceModel":
         """Design matrices, systems and quadrature rules for ``model`` on ``data``, once.
 
-        ``factors`` are the spec's factor columns; ``trials`` and ``offset`` are the native
-        backend's options of those names (binomial trials, linear-predictor offset) and
-        ``intercept_last`` its MVAGHQ node ordering. Raises ``DesignError`` for data that do not
-        fit the model and :class:`EvidenceUnavailable` for model classes native lacks.
+        ``factors`` are the spec's factor columns and ``contrasts`` their codings
+        (``Spec.contrasts()``); the model's attributes (prior weights, offset, binomial trials:
+        harness/attributes.py) come with the model, so the likelihood is the model every backend
+        fits. ``intercept_last`` is native's MVAGHQ node ordering. Raises ``DesignError`` for
+        data that do not fit the model and :class:`EvidenceUnavailable` for model classes native
+        lacks.
         """
         reference = dict(model.reference_level) or None
         if model.cluster_se:
@@ -117,15 +120,16 @@ class EvidenceModel:
                 raise DesignError(f"cluster_se column {model.cluster_se!r} is not in the data")
             data = data[data[model.cluster_se].notna()]
         if model.family == "gaussian":
-            if trials or offset:
-                raise EvidenceUnavailable("trials and offset apply to binomial/Poisson models")
-            return cls(GaussianLikelihood(build_design(model.formula, data, factors, reference)))
+            attributes = ModelAttributes.of(model).values(data)
+            return cls(GaussianLikelihood(build_design(model.formula, data, factors, reference,
+                                                       contrasts=contrasts,
+                                                       attributes=attributes)))
         if model.family not in ("binomial", "poisson", "ordinal"):
             raise EvidenceUnavailable(f"native has no {model.family} likelihood")
         if model.parsed.has_random:
-            return cls(GlmmLikelihood.build(model, data, factors, trials=trials, offset=offset,
+            return cls(GlmmLikelihood.build(model, data, factors, contrasts=contrasts,
                                             intercept_last=intercept_last))
-        return cls(GlmLikelihood.build(model, data, factors, trials=trials, offset=offset))
+        return cls(GlmLikelihood.build(model, data, factors, contrasts=contrasts))
 
     @property
     def layout(self) -> ParameterLayout:

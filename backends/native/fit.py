@@ -30,8 +30,11 @@ SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on diagonal theta elements
 def make_system(design: Design, layout: ThetaLayout, path: Path = "auto") -> LmmSystem:
     """The fastest correct path: per-level blocks for one factor, blocked Cholesky otherwise.
 
-    ``dense`` (the blocked code with no block-diagonal factor) exists for testing.
+    The system is built on the design's gaussian working form (prior weights and offset,
+    :meth:`Design.weighted`). ``dense`` (the blocked code with no block-diagonal factor) exists
+    for testing.
     """
+    design = design.weighted()
     if path == "auto":
         path = "single" if len(design.factors) == 1 else "blocked"
     if path == "single":
@@ -95,6 +98,7 @@ def _fit_design(design: Design, reml: bool, path: Path, theta0: np.ndarray | Non
     refused = refusal(design, "lmer")
     if refused:
         raise DesignError(refused)
+    design.outcome("gaussian")  # a categorical response is an error, not its level codes
     layout = ThetaLayout.for_factors(design.factors)
     system = make_system(design, layout, path)
     f = objective_function(system, design.n, reml)

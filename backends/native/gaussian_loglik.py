@@ -13,6 +13,9 @@ invisible. From the same :class:`~backends.native.objective.Factorization` at th
   + q / sigma^2]``, the "full REML" function: at ``(beta_hat, sigma_hat)`` it is lme4's REML
   log-likelihood, and its maximum over all of (beta, theta, sigma) is the REML estimate.
 
+Prior weights and an offset are those of the working design
+(:meth:`~backends.native.design.Design.weighted`): both functions gain ``+ log|W| / 2``.
+
 Both reduce to lme4's profiled values at ``(beta_hat(theta), sigma_hat(theta))``. A single-level
 model is the case with no random effects (``log|L|^2 = 0``, ``R`` the Cholesky factor of
 ``[X y]'[X y]``), so there is one formula for every gaussian model.
@@ -48,7 +51,8 @@ class GaussianLikelihood:
     """
 
     def __init__(self, design: Design):
-        self.design = design
+        design.outcome("gaussian")  # a categorical response is an error, not its level codes
+        self.design = design.weighted()  # prior weights and offset: the working design
         self.layout = ParameterLayout.build(design.x_names, (), design.factors, residual=True)
         self.theta_layout = ThetaLayout.for_factors(design.factors)
         self._system = make_system(design, self.theta_layout) if design.factors else None
@@ -77,7 +81,8 @@ class GaussianLikelihood:
         if fact is None:
             if self._system is None:
                 XY = np.column_stack([self.design.X, self.design.y])
-                fact = Factorization(theta=theta, logdet_L=0.0, R=upper_cholesky(XY.T @ XY))
+                fact = Factorization(theta=theta, logdet_L=0.0, R=upper_cholesky(XY.T @ XY),
+                                     logdet_W=self.design.logdet_W)
             else:
                 fact = self._system.factorize(theta)
             self._cache[key] = fact
@@ -100,7 +105,7 @@ class GaussianLikelihood:
         reml = criterion == "REML"
         n = self.n - self.p if reml else self.n
         s2 = q / n if criterion == "OLS" else float(point.sigma) ** 2
-        value = n * math.log(2.0 * math.pi * s2) + fact.logdet_L + q / s2
+        value = n * math.log(2.0 * math.pi * s2) + fact.logdet_L - fact.logdet_W + q / s2
         if reml:
             value += fact.logdet_RX
         return -0.5 * value

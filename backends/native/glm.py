@@ -15,6 +15,9 @@ The course fits these as the "ignore the clustering" baseline next to its GLMMs.
   ``clm``.
 * logLik with the full constants (R's ``logLik.glm``: ``-log y!`` for Poisson); deviance is
   ``-2 logLik``; AIC/BIC with df = number of coefficients (+ thresholds).
+* prior weights multiply each row's log-likelihood, its score and its information (R's
+  ``weights =`` of glm and clm; harness/attributes.py); trials and an offset are the model
+  attributes of the same names.
 * ``cluster`` (binomial/Poisson only): Stata's CR1 sandwich for ML commands,
   ``V (sum_g s_g s_g') V * G / (G - 1)`` with ``s_g`` the summed score ``x_i d log p_i / d eta``
   (no ``(N-1)/(N-K)`` factor; that one is ``regress``'s), exactly as the lme4 backend's
@@ -34,8 +37,9 @@ from scipy.special import ndtri
 from harness.estimator import Estimator
 from harness.results import Diagnostics, FitResult, Parameter, Provenance, Statistics
 
-from .design import Design, auxiliary_columns, build_design, group_codes
-from .glmm.families import Cumulative, make_family, ordinal_response
+from .design import AttributeInput, Design, attribute_values, build_design, group_codes
+from .glmm.families import Cumulative, make_family, ordinal_response, prior_weights
+from .inputs import NativeInputs
 
 FAMILIES = ("binomial", "poisson", "ordinal")
 LINKS = {"binomial": ("logit", "probit"), "poisson": ("log",), "ordinal": ("logit", "probit")}
@@ -117,9 +121,14 @@ def _num(v: float) -> float | None:
 
 def glm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | None = None,
         cluster: str | None = None, factors: list[str] | tuple[str, ...] = (),
-        reference: dict[str, object] | None = None, trials: str | None = None,
-        offset: str | None = None, tol: float = 1e-10, max_iter: int = 100) -> GlmResult:
-    """Fit a single-level binomial, Poisson or cumulative-link ordinal model by ML."""
+        reference: dict[str, object] | None = None, trials: AttributeInput = None,
+        offset: AttributeInput = None, weights: AttributeInput = None,
+        contrasts: dict[str, str] | None = None, tol: float = 1e-10,
+        max_iter: int = 100) -> GlmResult:
+    """Fit a single-level binomial, Poisson or cumulative-link ordinal model by ML.
+
+    ``trials``, ``offset`` and ``weights`` are column names or per-row values; the formula's own
+    ``cbind()``/``offset()`` (harness/attributes.py) are the caller's to turn into them."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, not {family!r}")
     link = link or {"binomial": "logit", "poisson": "log", "ordinal": "logit"}[family]
@@ -128,15 +137,17 @@ def glm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | 
     if cluster is not None and family == "ordinal":
         raise ValueError("cluster-robust SEs are implemented for binomial/Poisson GLMs only")
     design = build_design(formula, data, factors, reference,
-                          complete_in=(cluster,) if cluster else ())
+                          complete_in=(cluster,) if cluster else (), contrasts=contrasts,
+                          attributes=attribute_values(data, trials=trials, offset=offset,
+                                                      weights=weights))
     if design.factors:
         raise ValueError("glm() fits single-level models; this formula has random effects")
-    extra = auxiliary_columns(design, data, trials=trials, offset=offset)
-    off = extra.get("offset", np.zeros(design.n))
+    off = design.offset if design.offset is not None else np.zeros(design.n)
+    w = prior_weights(family, design.weights, design.n)
     if family == "ordinal":
-        res = _fit_ordinal(design, link, off, tol, max_iter)
+        res = _fit_ordinal(design, link, off, w, tol, max_iter)
     else:
-        res = _fit_glm(design, family, link, extra.get("trials"), off, tol, max_iter)
+        res = _fit_glm(design, family, link, design.trials, off, w, tol, max_iter)
     if cluster is not None:
         codes, levels = group_codes(data.loc[design.row_index], cluster)
         G = len(levels)
@@ -151,8 +162,8 @@ def glm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | 
 # ---- binomial / Poisson: Fisher scoring ---------------------------------------------------------
 
 def _fit_glm(design: Design, family: str, link: str, trials: np.ndarray | None,
-             off: np.ndarray, tol: float, max_iter: int) -> GlmResult:
-    X, y, n, p = design.X, design.y, design.n, design.p
+             off: np.ndarray, pw: np.ndarray, tol: float, max_iter: int) -> GlmResult:
+    X, y, n, p = design.X, design.outcome(family), design.n, design.p
     fam = make_family(family, link, y, trials)
     if family == "binomial":
         mu0 = (y + 0.5) / (fam.m + 1.0)                  # glm's mustart for binomial
@@ -161,7 +172,7 @@ def _fit_glm(design: Design, family: str, link: str, trials: np.ndarray | None,
         eta = np.log(y + 0.1)                            # glm's mustart = y + 0.1
 
     def total(eta: np.ndarray) -> float:
-        return float(np.sum(fam.loglik(eta)))
+        return float(np.sum(pw * fam.loglik(eta)))
 
     beta = None
     ll_old = -np.inf
@@ -170,6 +181,7 @@ def _fit_glm(design: Design, family: str, link: str, trials: np.ndarray | None,
         d1, _ = fam.derivs(eta)
         w = fam.fisher(eta)
         z = eta - off + d1 / w                           # working response
+        w = pw * w
         sw = np.sqrt(w)
         new = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
         eta_new = X @ new + off
@@ -189,7 +201,7 @@ def _fit_glm(design: Design, family: str, link: str, trials: np.ndarray | None,
             converged = True
             break
     d1, _ = fam.derivs(eta)
-    w = fam.fisher(eta)
+    d1, w = pw * d1, pw * fam.fisher(eta)
     info = X.T @ (X * w[:, None])
     V = np.linalg.inv(info)
     grad = X.T @ d1
@@ -205,15 +217,15 @@ def _fit_glm(design: Design, family: str, link: str, trials: np.ndarray | None,
 # ---- ordinal: Newton-Raphson on (beta, alpha) ---------------------------------------------------
 
 def _ordinal_parts(fam: Cumulative, X: np.ndarray, yk: np.ndarray, K: int, beta: np.ndarray,
-                   alpha: np.ndarray, off: np.ndarray, hessian: bool = True):
-    """Log-likelihood, gradient and Hessian in ``[beta, alpha]``."""
+                   alpha: np.ndarray, off: np.ndarray, pw: np.ndarray, hessian: bool = True):
+    """Log-likelihood, gradient and Hessian in ``[beta, alpha]`` (rows weighted by ``pw``)."""
     fam.with_thresholds(alpha)
     eta = X @ beta + off
     a, b = fam._bounds(eta)                              # upper, lower: alpha_y - eta ...
     P, fa, fb, fpa, fpb = fam._prob(a, b)
     if np.any(P <= 0):
         return -np.inf, None, None
-    ll = float(np.sum(np.log(P)))
+    ll = float(np.sum(pw * np.log(P)))
     n, p = X.shape
     # d a / d theta = [-x, e_y], d b / d theta = [-x, e_{y-1}] (no e-term for infinite cuts).
     Ea = np.zeros((n, K - 1))
@@ -226,26 +238,27 @@ def _ordinal_parts(fam: Cumulative, X: np.ndarray, yk: np.ndarray, K: int, beta:
     Da = np.hstack([-X, Ea])
     Db = np.hstack([-X, Eb])
     gi = (fa[:, None] * Da - fb[:, None] * Db) / P[:, None]
-    g = gi.sum(axis=0)
+    g = pw @ gi
     if not hessian:
         return ll, g, None
-    H = (Da.T @ (Da * (fpa / P)[:, None]) - Db.T @ (Db * (fpb / P)[:, None])) - gi.T @ gi
+    H = (Da.T @ (Da * (pw * fpa / P)[:, None]) - Db.T @ (Db * (pw * fpb / P)[:, None])) \
+        - gi.T @ (gi * pw[:, None])
     return ll, g, H
 
 
-def _fit_ordinal(design: Design, link: str, off: np.ndarray, tol: float,
+def _fit_ordinal(design: Design, link: str, off: np.ndarray, pw: np.ndarray, tol: float,
                  max_iter: int) -> GlmResult:
     X, x_names, codes, thr_names, aliased = ordinal_response(design.X, list(design.x_names),
-                                                             design.y)
+                                                             design.y, design.response_levels)
     design.aliased += aliased
     yk = codes.astype(np.int64)
     K = len(thr_names) + 1
     fam = make_family("ordinal", link, codes, ncat=K)
     p = X.shape[1]
-    cum = np.cumsum(np.bincount(yk, minlength=K))[:-1] / yk.size
+    cum = np.cumsum(np.bincount(yk, weights=pw, minlength=K))[:-1] / pw.sum()
     alpha = qlogis(cum) if link == "logit" else ndtri(cum)   # clm's start: marginal cut points
     theta = np.concatenate([np.zeros(p), alpha])
-    ll, g, H = _ordinal_parts(fam, X, yk, K, theta[:p], theta[p:], off)
+    ll, g, H = _ordinal_parts(fam, X, yk, K, theta[:p], theta[p:], off, pw)
     converged, it = False, 0
     for it in range(1, max_iter + 1):
         try:
@@ -258,13 +271,13 @@ def _fit_ordinal(design: Design, link: str, off: np.ndarray, tol: float,
         for _ in range(40):
             cand = theta + t * step
             ok = np.all(np.diff(cand[p:]) > 0)
-            ll_new = _ordinal_parts(fam, X, yk, K, cand[:p], cand[p:], off, False)[0] \
+            ll_new = _ordinal_parts(fam, X, yk, K, cand[:p], cand[p:], off, pw, False)[0] \
                 if ok else -np.inf
             if np.isfinite(ll_new) and ll_new >= ll - 1e-12 * abs(ll):
                 break
             t *= 0.5
         theta = cand
-        ll, g, H = _ordinal_parts(fam, X, yk, K, theta[:p], theta[p:], off)
+        ll, g, H = _ordinal_parts(fam, X, yk, K, theta[:p], theta[p:], off, pw)
         if float(np.max(np.abs(t * step))) < tol * (1 + float(np.max(np.abs(theta)))) \
                 or float(np.max(np.abs(g))) < 1e-10:
             converged = True
@@ -291,26 +304,21 @@ def glm_unsupported_reason(model) -> str | None:
     return None
 
 
-def python_call(model, factors: list[str], options: dict) -> str:
+def python_call(model, inputs: NativeInputs, options: dict) -> str:
     args = [repr(model.formula), "data", f"family={model.family!r}",
             f"link={model.resolved_link!r}"]
     if model.cluster_se:
         args.append(f"cluster={model.cluster_se!r}")
-    if factors:
-        args.append(f"factors={factors!r}")
-    if model.reference_level:
-        args.append(f"reference={dict(model.reference_level)!r}")
+    args += inputs.call_arguments()
     args += [f"{k}={v!r}" for k, v in sorted(options.items())]
     return "glm(" + ", ".join(args) + ")"
 
 
-def fit_glm_job(job, factors: list[str], options: dict, provenance: Provenance) -> FitResult:
+def fit_glm_job(job, inputs: NativeInputs, options: dict, provenance: Provenance) -> FitResult:
     model = job.model
     res = glm(model.formula, job.data, family=model.family, link=model.resolved_link,
-              cluster=model.cluster_se, factors=factors,
-              reference=dict(model.reference_level) or None, trials=options.get("trials"),
-              offset=options.get("offset"))
-    provenance.call = python_call(model, factors, options)
+              cluster=model.cluster_se, **inputs.keywords())  # type: ignore[arg-type]
+    provenance.call = python_call(model, inputs, options)
     provenance.script = ("from backends.native.glm import glm\n# data: dataset "
                          f"{job.spec.dataset!r} with the spec's derived columns\n"
                          f"result = {provenance.call}\nprint(result.fixef, result.std_errors)")

@@ -1,6 +1,7 @@
 """The log-likelihood of a single-level binomial, Poisson or ordinal model at any coefficients.
 
-``sum_i log p(y_i | x_i' beta + offset)`` with the family objects the fitting code uses
+``sum_i w_i log p(y_i | x_i' beta + offset)`` (``w`` the prior weights) with the family objects
+the fitting code uses
 (:mod:`backends.native.glmm.families`, full normalising constants), so at native's own estimates
 it is native's (and R's ``logLik.glm`` / ``clm``'s) reported value. Ordinal models take the
 thresholds too (``P(y <= k) = F(alpha_k - eta)``, no intercept).
@@ -14,12 +15,13 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from harness.attributes import ModelAttributes
 from harness.estimator import Estimator
 from harness.spec import Model
 
 from .canonical import ParameterLayout, Point
-from .design import auxiliary_columns, build_design
-from .glmm.families import Cumulative, Family, make_family, ordinal_response
+from .design import build_design
+from .glmm.families import Cumulative, Family, make_family, ordinal_response, prior_weights
 from .likelihood import EvaluationError, Path, RandomEffects, Values
 
 
@@ -27,28 +29,32 @@ class GlmLikelihood:
     """ML log-likelihood of one single-level GLM design."""
 
     def __init__(self, X: np.ndarray, offset: np.ndarray, family: Family,
-                 x_names: list[str], thresholds: list[str]):
-        self.X, self.offset, self.family = X, offset, family
+                 x_names: list[str], thresholds: list[str], weights: np.ndarray):
+        self.X, self.offset, self.family, self.weights = X, offset, family, weights
         self.layout = ParameterLayout.build(x_names, thresholds, (), residual=False)
 
     @classmethod
     def build(cls, model: Model, data: pd.DataFrame, factors: list[str], *,
-              trials: str | None = None, offset: str | None = None) -> "GlmLikelihood":
-        design = build_design(model.formula, data, factors, dict(model.reference_level) or None)
-        extra = auxiliary_columns(design, data, trials=trials, offset=offset)
-        X, x_names, y, thr = design.X, list(design.x_names), design.y, []
+              contrasts: dict[str, str] | None = None) -> "GlmLikelihood":
+        """The likelihood of ``model`` on ``data``, with its attributes (harness/attributes)."""
+        design = build_design(model.formula, data, factors, dict(model.reference_level) or None,
+                              contrasts=contrasts,
+                              attributes=ModelAttributes.of(model).values(data))
+        X, x_names, y, thr = design.X, list(design.x_names), design.outcome(model.family), []
         if model.family == "ordinal":
-            X, x_names, y, thr, _ = ordinal_response(X, x_names, y)
-        fam = make_family(model.family, model.resolved_link, y, extra.get("trials"),
-                          len(thr) + 1)
-        return cls(X, extra.get("offset", np.zeros(design.n)), fam, x_names, thr)
+            X, x_names, y, thr, _ = ordinal_response(X, x_names, y, design.response_levels)
+        fam = make_family(model.family, model.resolved_link, y, design.trials, len(thr) + 1)
+        offset = design.offset if design.offset is not None else np.zeros(design.n)
+        return cls(X, offset, fam, x_names, thr,
+                   prior_weights(model.family, design.weights, design.n))
 
     def loglik(self, point: Point) -> float:
         if isinstance(self.family, Cumulative):
             if np.any(np.diff(point.alpha) <= 0):
                 raise EvaluationError("the thresholds do not increase: not a parameter point")
             self.family.with_thresholds(point.alpha)
-        value = float(np.sum(self.family.loglik(self.X @ point.beta + self.offset)))
+        value = float(np.sum(self.weights * self.family.loglik(self.X @ point.beta
+                                                               + self.offset)))
         if not math.isfinite(value):
             raise EvaluationError("the log-likelihood is not finite at this point")
         return value

@@ -8,8 +8,9 @@ follow R's ``model.frame`` + ``model.matrix`` so that the numbers and names equa
    the mean and SD of every non-missing value, ``poly`` refuses missing values as R does;
 2. rows with a missing (or NaN) value in any variable are dropped by the caller;
 3. categorical variables get R's levels on the remaining rows (:func:`r_factor`: numeric sort,
-   R's labels, unused levels dropped, the reference level first) and are coded by treatment
-   contrasts or by indicators for every level as :meth:`FixedTerms.codings` decides;
+   R's labels, unused levels dropped, the reference level first) and are coded by contrasts
+   (treatment unless the spec gives the column other ones, :func:`contrast_matrix`) or by
+   indicators for every level, as :meth:`FixedTerms.codings` decides;
 4. each term's columns are the products of its variables' columns, the first variable varying
    fastest, named as R names them (:func:`harness.formula.column_names`).
 """
@@ -23,14 +24,14 @@ import numpy as np
 import pandas as pd
 
 from harness.formula import CONTRASTS, FixedTerms, column_names
-from harness.formula.syntax import (Arith, BinOp, Column, FactorCall, Fn, ICall, MathCall, Neg,
-                                    Num, Paren, PolyCall, Ref, ScaleCall, Variable)
+from harness.formula.syntax import (Column, FactorCall, Fn, ICall, MathCall, PolyCall, ScaleCall,
+                                    Variable)
+from harness.formula.values import FormulaDataError, arithmetic, numeric_column
 
 from .names import level_label
 
-
-class ModelMatrixError(ValueError):
-    """A variable that cannot be evaluated on these data; the message names it and why."""
+ModelMatrixError = FormulaDataError
+"""A variable that cannot be evaluated on these data; the message names it and why."""
 
 
 @dataclass
@@ -74,7 +75,7 @@ def evaluate(var: Variable, data: pd.DataFrame, categorical: set[str]) -> Evalua
     if isinstance(var, Column):
         if var.name in categorical:
             return CategoricalValues(data[var.name], label, var.name)
-        return NumericValues(_numeric_column(data, var.name, label)[:, None], [label])
+        return NumericValues(numeric_column(data, var.name, label)[:, None], [label])
     if isinstance(var, (ICall, MathCall)):
         arg = var.arg if isinstance(var, ICall) else Fn(var.fn, var.arg)
         return NumericValues(arithmetic(arg, data, label, categorical)[:, None], [label])
@@ -86,52 +87,6 @@ def evaluate(var: Variable, data: pd.DataFrame, categorical: set[str]) -> Evalua
         cols = _raw_powers(x, var.degree) if var.raw else _orthogonal_poly(x, var.degree, label)
         return NumericValues(cols, [f"{label}{k}" for k in range(1, var.degree + 1)])
     raise TypeError(f"not a model-frame variable: {var!r}")  # pragma: no cover
-
-
-def arithmetic(node: Arith, data: pd.DataFrame, label: str,
-               categorical: Collection[str] = ()) -> np.ndarray:
-    """The value of an arithmetic node on every row (IEEE rules: 1/0 is Inf, log(-1) NaN)."""
-    with np.errstate(all="ignore"):
-        return _arith(node, data, label, categorical)
-
-
-def _arith(node: Arith, data: pd.DataFrame, label: str,
-           categorical: Collection[str]) -> np.ndarray:
-    if isinstance(node, Num):
-        return np.full(len(data), node.value)
-    if isinstance(node, Ref):
-        if node.name in categorical:
-            raise ModelMatrixError(f"{label}: {node.name!r} is categorical (a factor), so "
-                                   "arithmetic on it is not meaningful")
-        return _numeric_column(data, node.name, label)
-    if isinstance(node, Neg):
-        return -_arith(node.arg, data, label, categorical)
-    if isinstance(node, Paren):
-        return _arith(node.inner, data, label, categorical)
-    if isinstance(node, Fn):
-        return {"log": np.log, "exp": np.exp, "sqrt": np.sqrt}[node.fn](
-            _arith(node.arg, data, label, categorical))
-    if isinstance(node, BinOp):
-        a = _arith(node.left, data, label, categorical)
-        b = _arith(node.right, data, label, categorical)
-        if node.op == "+":
-            return a + b
-        if node.op == "-":
-            return a - b
-        if node.op == "*":
-            return a * b
-        if node.op == "/":
-            return a / b
-        return np.power(a, b)
-    raise TypeError(f"not an arithmetic node: {node!r}")  # pragma: no cover
-
-
-def _numeric_column(data: pd.DataFrame, name: str, label: str) -> np.ndarray:
-    s = data[name]
-    if not pd.api.types.is_numeric_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
-        raise ModelMatrixError(f"{label}: column {name!r} must be numeric (it is {s.dtype}); "
-                               "use factor() or declare it under 'columns' for a factor")
-    return s.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _scale(x: np.ndarray, label: str) -> np.ndarray:
@@ -196,6 +151,38 @@ def r_factor(s: pd.Series, reference: object | None = None) -> tuple[np.ndarray,
 
 # ---- step 4: the matrix ------------------------------------------------------------------------
 
+CONTRAST_KINDS = ("treatment", "sum", "helmert", "sdif")
+
+
+def contrast_matrix(kind: str, levels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The ``k x (k - 1)`` contrast matrix R uses for ``kind`` and its column suffixes.
+
+    R's ``contr.treatment`` (suffixes: the levels after the first), ``contr.sum`` (the last level
+    is minus the sum of the others; suffixes ``1..k-1``, as R names columns of a matrix without
+    column names), ``contr.helmert`` (column j contrasts level j + 1 with the mean of the levels
+    before it: -1 above, j on the level; suffixes ``1..k-1``) and MASS's ``contr.sdif``
+    (successive differences: column j is ``-(k - j)/k`` on levels 1..j and ``j/k`` after;
+    suffixes ``"B-A"``, level j + 1 minus level j).
+    """
+    k = len(levels)
+    if kind == "treatment":
+        return np.eye(k)[:, 1:], levels[1:]
+    numbered = [str(j) for j in range(1, k)]
+    if kind == "sum":
+        return np.vstack([np.eye(k - 1), -np.ones((1, k - 1))]), numbered
+    if kind == "helmert":
+        C = np.zeros((k, k - 1))
+        for j in range(1, k):
+            C[:j, j - 1] = -1.0
+            C[j, j - 1] = float(j)
+        return C, numbered
+    if kind == "sdif":
+        rows, cols = np.indices((k, k - 1))
+        C = np.where(rows <= cols, (cols + 1 - k) / k, (cols + 1) / k)
+        return C, [f"{levels[j + 1]}-{levels[j]}" for j in range(k - 1)]
+    raise ModelMatrixError(f"unknown contrasts {kind!r} (known: {', '.join(CONTRAST_KINDS)})")
+
+
 @dataclass
 class _Coded:
     """A variable on the complete rows, ready to make columns."""
@@ -205,22 +192,29 @@ class _Coded:
     names: list[str] | None = None
     codes: np.ndarray | None = None  # categorical
     levels: list[str] | None = None
+    contrasts: str = "treatment"
 
     def columns(self, coding: int) -> tuple[list[np.ndarray], list[str]]:
         if self.values is not None:
             return [self.values[:, j] for j in range(self.values.shape[1])], list(self.names or [])
         assert self.codes is not None and self.levels is not None
-        if len(self.levels) < 2 and coding == CONTRASTS:
+        if coding != CONTRASTS:  # indicators for every level, whatever the contrasts
+            return ([(self.codes == j).astype(float) for j in range(len(self.levels))],
+                    [f"{self.label}{lev}" for lev in self.levels])
+        if len(self.levels) < 2:
             raise ModelMatrixError(f"{self.label} has only one level in the model rows "
                                    f"({self.levels}); contrasts need two or more")
-        keep = range(1 if coding == CONTRASTS else 0, len(self.levels))
-        return ([(self.codes == j).astype(float) for j in keep],
-                [f"{self.label}{self.levels[j]}" for j in keep])
+        C, suffixes = contrast_matrix(self.contrasts, self.levels)
+        rows = C[self.codes]
+        return [rows[:, j].copy() for j in range(C.shape[1])], \
+            [f"{self.label}{suffix}" for suffix in suffixes]
 
 
 def model_matrix(terms: FixedTerms, evaluated: list[Evaluated], rows: np.ndarray,
-                 reference: dict[str, object]) -> tuple[np.ndarray, list[str], list[str]]:
-    """(X, column names, categorical columns) on the complete ``rows`` (a boolean mask)."""
+                 reference: dict[str, object], contrasts: dict[str, str] | None = None
+                 ) -> tuple[np.ndarray, list[str], list[str]]:
+    """(X, column names, categorical columns) on the complete ``rows`` (a boolean mask);
+    ``contrasts`` maps a factor column to its coding (default treatment)."""
     coded: list[_Coded] = []
     categorical: list[str] = []
     for ev in evaluated:
@@ -228,7 +222,8 @@ def model_matrix(terms: FixedTerms, evaluated: list[Evaluated], rows: np.ndarray
             coded.append(_Coded(ev.names[0], values=ev.values[rows], names=ev.names))
         else:
             codes, levels = r_factor(ev.raw[rows], reference.get(ev.column))
-            coded.append(_Coded(ev.label, codes=codes, levels=levels))
+            coded.append(_Coded(ev.label, codes=codes, levels=levels,
+                                contrasts=(contrasts or {}).get(ev.column, "treatment")))
             categorical.append(ev.column)
     n = int(rows.sum())
     cols: list[np.ndarray] = [np.ones(n)] if terms.intercept else []

@@ -9,7 +9,11 @@ al. 2015, eqs. 34 and 41)
 * ``R = [[R_X, c_beta], [0, r]]`` with ``R_X beta_hat = c_beta`` and ``r^2`` the penalised
   residual sum of squares at ``beta_hat``;
 * ML:   ``-2 log L = log|L|^2 + n (1 + log(2 pi r^2 / n))``;
-* REML: ``log|L|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi r^2 / (n - p)))``.
+* REML: ``log|L|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi r^2 / (n - p)))``;
+* with prior weights (precision weights, ``Var(e_i) = sigma^2 / w_i``) both are those of the
+  rows scaled by ``sqrt(w)`` less ``log|W| = sum(log w_i)`` (lme4's ``ldW``):
+  :meth:`backends.native.design.Design.weighted` makes that design, ``logdet_W`` carries the
+  term.
 
 Keeping this in one function means the two paths cannot disagree about the criterion.
 """
@@ -32,6 +36,7 @@ class Factorization:
     logdet_L: float
     R: np.ndarray
     extra: dict[str, Any] = field(default_factory=dict)
+    logdet_W: float = 0.0  # sum(log w) of the prior weights (0 without weights)
 
     @property
     def p(self) -> int:
@@ -74,9 +79,9 @@ def profiled_deviance(fact: Factorization, n: int, reml: bool) -> float:
         return math.inf
     if reml:
         nmp = n - p
-        return (fact.logdet_L + fact.logdet_RX
+        return (fact.logdet_L - fact.logdet_W + fact.logdet_RX
                 + nmp * (1.0 + math.log(2.0 * math.pi * pwrss / nmp)))
-    return fact.logdet_L + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
+    return fact.logdet_L - fact.logdet_W + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
 
 
 def sigma_hat(fact: Factorization, n: int, reml: bool) -> float:

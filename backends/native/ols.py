@@ -7,6 +7,10 @@ The course fits these as the "ignore the clustering" baseline. Conventions:
 * ML: sd ``sqrt(RSS / n)`` and ``vcov = sigma_ML^2 (X'X)^{-1}`` (Stata ``mixed``/``glm, ml``).
 * ``cluster``: Stata's CR1 sandwich, ``(X'X)^{-1} (sum_g X_g' e_g e_g' X_g) (X'X)^{-1}`` times
   ``G / (G - 1) * (N - 1) / (N - K)`` (``regress, vce(cluster g)``).
+* prior weights (precision weights) and an offset: weighted least squares on the working design
+  (:meth:`~backends.native.design.Design.weighted`), as R's ``lm(weights =, offset =)``:
+  RSS is ``sum(w e^2)``, logLik gains ``sum(log w) / 2`` (R's ``logLik.lm``), the cluster
+  scores are ``w x e``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from harness.estimator import Estimator
 from harness.results import (Diagnostics, FitResult, Parameter, Provenance, Statistics,
                              residual_parameters)
 
-from .design import Design, build_design, group_codes
+from .design import AttributeInput, Design, attribute_values, build_design, group_codes
 
 
 @dataclass
@@ -43,7 +47,8 @@ class OlsResult:
     @property
     def loglik(self) -> float:
         n = self.design.n
-        return -0.5 * n * (math.log(2 * math.pi * self.rss / n) + 1)
+        return -0.5 * n * (math.log(2 * math.pi * self.rss / n) + 1) \
+            + 0.5 * self.design.weighted().logdet_W
 
     @property
     def df(self) -> int:
@@ -51,7 +56,10 @@ class OlsResult:
 
     @property
     def fitted(self) -> pd.Series:
-        return pd.Series(self.design.X @ self.fixef.to_numpy(), index=self.design.row_index)
+        eta = self.design.X @ self.fixef.to_numpy()
+        if self.design.offset is not None:
+            eta = eta + self.design.offset
+        return pd.Series(eta, index=self.design.row_index)
 
     @property
     def residuals(self) -> pd.Series:
@@ -77,16 +85,23 @@ class OlsResult:
 
 def ols(formula: str, data: pd.DataFrame, method: str = "OLS", cluster: str | None = None,
         factors: list[str] | tuple[str, ...] = (),
-        reference: dict[str, object] | None = None) -> OlsResult:
-    """Fit ``y ~ x`` by least squares; ``method`` "OLS" or "ML" sets the variance divisor."""
+        reference: dict[str, object] | None = None,
+        contrasts: dict[str, str] | None = None, weights: AttributeInput = None,
+        offset: AttributeInput = None) -> OlsResult:
+    """Fit ``y ~ x`` by least squares; ``method`` "OLS" or "ML" sets the variance divisor.
+
+    ``weights`` (precision weights) and ``offset`` are column names or per-row values."""
     if method not in ("OLS", "ML"):
         raise ValueError(f"method must be OLS or ML, not {method!r}")
     # Rows without a cluster id cannot enter a cluster-robust fit (Stata drops them too).
     design = build_design(formula, data, factors, reference,
-                          complete_in=(cluster,) if cluster else ())
+                          complete_in=(cluster,) if cluster else (), contrasts=contrasts,
+                          attributes=attribute_values(data, weights=weights, offset=offset))
     if design.factors:
         raise ValueError("ols() fits single-level models; this formula has random effects")
-    X, y, n, p = design.X, design.y, design.n, design.p
+    design.outcome("gaussian")
+    working = design.weighted()
+    X, y, n, p = working.X, working.y, design.n, design.p
     Q, R = np.linalg.qr(X)
     beta = solve_triangular(R, Q.T @ y)
     e = y - X @ beta

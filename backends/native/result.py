@@ -134,6 +134,8 @@ class LmmResult:
     @cached_property
     def _fitted(self) -> np.ndarray:
         eta = self.design.X @ self._fit.fact.beta
+        if self.design.offset is not None:
+            eta = eta + self.design.offset
         for f, b in zip(self.design.factors, self._modes):
             eta = eta + np.einsum("nk,nk->n", f.Z, b[f.codes])
         return eta

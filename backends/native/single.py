@@ -38,6 +38,7 @@ class SingleFactorSystem:
         self.D = np.ascontiguousarray(group_crossprod(f.codes, f.m, f.Z, f.Z).transpose(1, 2, 0))
         self.E = np.ascontiguousarray(group_crossprod(f.codes, f.m, f.Z, XY).transpose(1, 2, 0))
         self.G = XY.T @ XY
+        self.logdet_W = design.logdet_W
 
     def factorize(self, theta: np.ndarray, keep: bool = False) -> Factorization:
         T = self.layout.blocks[0].T(theta)
@@ -51,7 +52,8 @@ class SingleFactorSystem:
         CtC = sum(C[a] @ C[a].T for a in range(k))
         R = upper_cholesky(self.G - CtC)
         logdet = 2.0 * float(sum(np.sum(np.log(L[a, a])) for a in range(k)))
-        fact = Factorization(theta=np.array(theta, dtype=float), logdet_L=logdet, R=R)
+        fact = Factorization(theta=np.array(theta, dtype=float), logdet_L=logdet, R=R,
+                             logdet_W=self.logdet_W)
         if keep:
             # level-major copies for the once-only post-fit computations
             fact.extra.update(T=T, L=np.ascontiguousarray(L.transpose(2, 0, 1)),

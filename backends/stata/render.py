@@ -19,6 +19,15 @@ factors, so the order comes from, in this priority: the spec's ``backends.stata.
 (``levels: [outer, inner]``, ``crossed: [factor]`` or ``crossed: true``), then the data (group
 counts: the factor with fewer groups is the higher level, or the ``_all: R.`` term when crossed),
 then the formula (factors in formula order, assumed nested; the do-file says so in a comment).
+
+Model attributes (harness/attributes.py) are written only where Stata means the same: prior
+weights of non-gaussian models as ``[fweight=]`` (whole numbers: R's weights multiply each row's
+log-likelihood, as Stata's frequency weights do), an offset as ``offset(mlmh_offset)`` (for
+gaussian models, which Stata's ``mixed``/``regress`` fit without one, the response less the
+offset), binomial trials as ``binomial(mlmh_trials)`` (single-level: ``glm, family(binomial
+mlmh_trials)``). Gaussian precision weights, contrasts other than treatment, and text used as a
+factor or an outcome are not estimable in Stata, each with its reason; a text grouping factor
+gets a numeric id (``egen group``) whose levels are written back by their text.
 """
 
 from __future__ import annotations
@@ -33,16 +42,18 @@ from typing import Any
 
 import pandas as pd
 
+from harness.attributes import ModelAttributes
 from harness.derive import stata_code, step_columns
 from harness.estimator import Estimator
 from harness.formula import ModelFormula, RandomTerm
+from harness.formula.syntax import Column, FactorCall
 from harness.options import StataOptions
 from harness.spec import Derived, Model, Spec
 from harness.statasyntax import (StataTextError, inline_comment, stata_comment, stata_name_problem,
                                  stata_string)
 
 from .errors import StataRenderError
-from .fixed import render_fixed
+from .fixed import arithmetic, render_fixed
 
 RESULTS_FORMAT = "mlmh-stata-results"
 RESULTS_VERSION = 1
@@ -72,6 +83,7 @@ class Equation:
     path: tuple[str, ...]
     label_vars: tuple[str, ...]
     factor: str | None = None
+    text_vars: tuple[str, ...] = ()  # label variables that hold text (written as text)
 
     def render(self) -> str:
         if self.factor:
@@ -112,6 +124,8 @@ class Layout:
     panel: str | None = None  # the xtset panel variable (xtreg/xtlogit): the random group
     generated: dict[str, str] = field(default_factory=dict)  # made variable -> R column name
     transforms: list[str] = field(default_factory=list)  # commands making the generated ones
+    weight: str = ""  # "[fweight=w]": the prior weights, where Stata means the same
+    fixed_options: list[str] = field(default_factory=list)  # offset() of an me* equation
 
     @property
     def kind(self) -> str:
@@ -124,12 +138,15 @@ class Layout:
 
     def command_line(self) -> str:
         """The estimation command. Global options share the last equation's comma, as Stata's
-        syntax has it (``|| school: lrt, cov(unstructured) mle``)."""
-        fixed = " ".join([self.command, self.depvar, *self.fixed_terms])
+        syntax has it (``|| school: lrt, cov(unstructured) mle``); the fixed-effects equation
+        takes its weight and its own options (``noconstant``, ``offset()``) before ``||``."""
+        fixed = " ".join([self.command, self.depvar, *self.fixed_terms]
+                         + ([self.weight] if self.weight else []))
         if not self.equations or self.panel:
-            opts = (["noconstant"] if self.noconstant else []) + self.options
+            opts = (["noconstant"] if self.noconstant else []) + self.fixed_options + self.options
             return fixed + (", " + " ".join(opts) if opts else "")
-        line = fixed + (", noconstant" if self.noconstant else "")
+        fe_opts = (["noconstant"] if self.noconstant else []) + self.fixed_options
+        line = fixed + (", " + " ".join(fe_opts) if fe_opts else "")
         eqs = [e.render() for e in self.equations]
         line += " " + " ".join(eqs)
         if self.options:
@@ -165,10 +182,15 @@ def normal_formula(formula: ModelFormula) -> str:
 
 
 def model_fingerprint(model: Model) -> dict[str, Any]:
-    """What a stored result must match to stand for ``model``."""
-    return {"formula": normal_formula(model.parsed), "family": model.family,
-            "link": model.resolved_link, "method": model.method,
-            "integration": model.method_label(), "cluster_se": model.cluster_se}
+    """What a stored result must match to stand for ``model`` (attributes only when present,
+    so results stored before attributes existed still match models without them)."""
+    out: dict[str, Any] = {"formula": normal_formula(model.parsed), "family": model.family,
+                           "link": model.resolved_link, "method": model.method,
+                           "integration": model.method_label(), "cluster_se": model.cluster_se}
+    attributes = ModelAttributes.of(model)
+    if attributes:
+        out["attributes"] = attributes.describe()
+    return out
 
 
 # ---- random part: structure -------------------------------------------------------------------
@@ -260,9 +282,10 @@ def plan_structure(formula: ModelFormula, options: StataOptions,
         f"_all: R. terms); state backends.stata.options.levels or .crossed to fix it here")
 
 
-def _equations_for(group: str, terms: list[RandomTerm], level: str, path: tuple[str, ...]
-                   ) -> list[Equation]:
+def _equations_for(group: str, terms: list[RandomTerm], level: str, path: tuple[str, ...],
+                   text: set[str]) -> list[Equation]:
     label_vars = tuple(group.split(":"))
+    text_vars = tuple(v for v in label_vars if v in text)
     multi = [t for t in terms if len(t.names) > 1]
     singles = [t for t in terms if len(t.names) == 1]
     eqs = []
@@ -272,7 +295,8 @@ def _equations_for(group: str, terms: list[RandomTerm], level: str, path: tuple[
             stata = slopes + (["_cons"] if t.intercept else [])
             canon = slopes + (["(Intercept)"] if t.intercept else [])
             eqs.append((terms.index(t), Equation(level, group, tuple(canon), tuple(stata),
-                                                 "unstructured", path, label_vars)))
+                                                 "unstructured", path, label_vars,
+                                                 text_vars=text_vars)))
     if singles:
         slopes = [s for t in singles for s in t.slopes]
         has_int = any(t.intercept for t in singles)
@@ -280,7 +304,8 @@ def _equations_for(group: str, terms: list[RandomTerm], level: str, path: tuple[
         canon = slopes + (["(Intercept)"] if has_int else [])
         cov = "independent" if len(stata) > 1 else None
         eqs.append((terms.index(singles[0]), Equation(level, group, tuple(canon), tuple(stata),
-                                                      cov, path, label_vars)))
+                                                      cov, path, label_vars,
+                                                      text_vars=text_vars)))
     return [e for _, e in sorted(eqs, key=lambda x: x[0])]
 
 
@@ -288,6 +313,12 @@ def plan_random(formula: ModelFormula, options: StataOptions, frame: pd.DataFram
                 ) -> tuple[list[Equation], list[tuple[str, list[str]]], str]:
     by_group = _group_terms(formula)
     crossed, chain, note = plan_structure(formula, options, frame)
+    text = text_columns(frame, {f for g in by_group for f in g.split(":")})
+    bad = [g for g in crossed if g in text]
+    if bad:
+        raise StataRenderError(f"crossed grouping factor(s) {bad} hold text, and Stata's R. "
+                               "notation needs numbers; recode them under 'derive' "
+                               "(group_id: [column])")
     eqs: list[Equation] = []
     generated: list[tuple[str, list[str]]] = []
     for g in crossed:
@@ -297,9 +328,10 @@ def plan_random(formula: ModelFormula, options: StataOptions, frame: pd.DataFram
     above: list[str] = []
     for g in chain:
         factors = g.split(":")
-        if len(factors) > 1 and above[-(len(factors) - 1):] != [
-                ":".join(factors[:i]) for i in range(1, len(factors))]:
-            # "a:b" without "a" as the level above: give the combination its own id variable
+        if any(f in text for f in factors) or (len(factors) > 1 and above[-(len(factors) - 1):]
+                                                != [":".join(factors[:i])
+                                                    for i in range(1, len(factors))]):
+            # "a:b" without "a" as the level above, or a text factor: an id variable
             idvar = f"mlmh_id{len(generated) + 1}"
             generated.append((idvar, factors))
             level = idvar
@@ -307,8 +339,77 @@ def plan_random(formula: ModelFormula, options: StataOptions, frame: pd.DataFram
             level = factors[-1]
         path = path + (level,)
         above.append(g)
-        eqs.extend(_equations_for(g, by_group[g], level, path))
+        eqs.extend(_equations_for(g, by_group[g], level, path, text))
     return eqs, generated, note
+
+
+def text_columns(frame: pd.DataFrame | None, columns: set[str]) -> set[str]:
+    """Which of ``columns`` hold text, R-style categories or logicals in the data (none without
+    data). Logicals count as text: Stata has no logical type (``import delimited`` reads
+    TRUE/FALSE as strings), and R codes a logical predictor as the dummy ``xTRUE``, a name
+    Stata's ``x`` would not match."""
+    if frame is None:
+        return set()
+    return {c for c in columns if c in frame.columns and (
+        isinstance(frame[c].dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(frame[c])
+        or not pd.api.types.is_numeric_dtype(frame[c]))}
+
+
+def attributes_plan(spec: Spec, model: Model, frame: pd.DataFrame | None, depvar: str
+                    ) -> tuple[str, str, list[str], list[str], str | None]:
+    """(depvar, weight clause, generate commands, fixed-equation options, trials variable) for
+    the model's attributes, or StataRenderError where Stata means something else by them
+    (harness/attributes.py)."""
+    a = ModelAttributes.of(model)
+    lines: list[str] = []
+    weight, fixed_options, trials = "", [], None
+    if a.weights:
+        if model.family == "gaussian":
+            raise StataRenderError(
+                "model.weights of a gaussian model are precision weights (Var = sigma^2 / w, "
+                "lmer's weights=), which Stata's mixed and regress do not fit: [fweight=] "
+                "replicates rows (sigma estimated on sum(w) observations), [aweight=] and "
+                "[pweight=] mean other things")
+        if frame is not None and a.weights in frame.columns:
+            w = frame[a.weights].dropna().to_numpy(dtype=float)
+            if (w != w.round()).any():
+                raise StataRenderError(
+                    f"model.weights {a.weights!r} are not whole numbers: R's prior weights "
+                    "multiply each row's log-likelihood, which Stata's [fweight=] does only for "
+                    "whole numbers")
+        weight = f"[fweight={a.weights}]"
+    offset = a.offset
+    if offset is not None:
+        lines.append(f"generate double mlmh_offset = {arithmetic(offset)}")
+        if model.family == "gaussian":
+            lines.append(f"generate double mlmh_y = {depvar} - mlmh_offset  "
+                         + inline_comment("mixed and regress have no offset(): fit y - offset"))
+            depvar = "mlmh_y"
+        else:
+            fixed_options.append("offset(mlmh_offset)")
+    if a.trials is not None:
+        lines.append(f"generate double mlmh_trials = {arithmetic(a.trials)}")
+        trials = "mlmh_trials"
+    return depvar, weight, lines, fixed_options, trials
+
+
+def _unsupported_columns(spec: Spec, model: Model, frame: pd.DataFrame | None) -> None:
+    """Contrasts Stata's factor variables cannot code, and text where Stata needs numbers."""
+    f = model.parsed
+    fixed_factors = {v.column for v in f.terms.variables if isinstance(v, FactorCall)} | \
+        {v.name for v in f.terms.variables if isinstance(v, Column)}
+    coded = sorted(c for c in spec.contrasts() if c in fixed_factors)
+    if coded:
+        raise StataRenderError(
+            f"columns {coded} have {spec.contrasts()[coded[0]]} contrasts, and Stata's factor "
+            "variables (i., ib.) code treatment contrasts only; not estimable in Stata (derive "
+            "the contrast columns to fit it there)")
+    text = sorted(text_columns(frame, fixed_factors | {f.response}))
+    if text:
+        raise StataRenderError(
+            f"column(s) {text} hold text or logicals, and Stata's factor variables and outcomes "
+            "need numbers; recode them under 'derive' (recode: {Y: 1, N: 0}) to fit the model "
+            "in Stata")
 
 
 # ---- the command ------------------------------------------------------------------------------
@@ -375,7 +476,7 @@ def stata_names(spec: Spec, model: Model, options: StataOptions) -> None:
     naming the first that is not: the model is then not estimable in Stata)."""
     f = model.parsed
     named: list[tuple[str, str]] = [("the response", f.response)]
-    named += [("column", c) for c in sorted(f.variables() - {f.response})]
+    named += [("column", c) for c in sorted(model.columns() - {f.response})]
     for step in spec.derive:
         named += [(f"derived variable {step.name!r} uses", c) for c in step_columns(step)]
     if spec.subset:
@@ -406,7 +507,11 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
         if f.has_random:
             raise StataRenderError(unsupported_reason(model) or "multinomial")
     stata_names(spec, model, options)
-    fixed = render_fixed(f, dict(spec.columns), dict(model.reference_level))
+    _unsupported_columns(spec, model, frame)
+    fixed = render_fixed(f, {c: "factor" for c in spec.factor_columns()},
+                         dict(model.reference_level))
+    depvar, weight, attribute_lines, fixed_options, trials = attributes_plan(
+        spec, model, frame, f.response)
     link = model.resolved_link
     opts: list[str] = []
     equations: list[Equation] = []
@@ -426,6 +531,13 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
         if want in ("xtreg", "xtlogit"):
             if len(equations) != 1 or equations[0].effects != ("(Intercept)",):
                 raise StataRenderError(f"{want} fits one random intercept only")
+            if trials:
+                raise StataRenderError(f"{want} has no binomial trials; use melogit (the "
+                                       "default command) for successes out of trials")
+            if weight:
+                raise StataRenderError(f"{want}'s weights must be constant within a panel, "
+                                       "unlike R's prior weights (one per row); use the "
+                                       "default command (mixed, melogit) instead")
             panel = equations[0].level
             setup.append(f"xtset {panel}")
             command = want
@@ -437,17 +549,25 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
                          f"intpoints({integ.points if integ and integ.method == 'aghq' else 12})"]
         elif want == "meqrlogit":
             command = "meqrlogit"
+            if weight:
+                raise StataRenderError("meqrlogit takes no weights; use melogit (the default "
+                                       "command) for a model with model.weights")
             integ = model.integration
             opts.append(f"intpoints({integ.points if integ and integ.method == 'aghq' else 1})")
+            if trials:
+                opts.append(f"binomial({trials})")
         elif model.family == "gaussian" and want != "meglm":
             command = "mixed"
             opts.append("reml" if model.method == "REML" else "mle")
         else:
             if want == "meglm":
                 command = "meglm"
-                opts += [f"family({_MEGLM_FAMILY[model.family]})", f"link({link})"]
+                family = f"binomial {trials}" if trials else _MEGLM_FAMILY[model.family]
+                opts += [f"family({family})", f"link({link})"]
             else:
                 command = _ME[(model.family, link)]
+                if trials:
+                    opts.append(f"binomial({trials})")
             if model.family != "gaussian":
                 integ = model.integration
                 assert integ is not None  # the spec validator requires it for GLMMs
@@ -481,11 +601,14 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
                 command = "mixed"  # no random part: ML with divisor N, as the course does
                 opts.append("mle")
         elif model.family == "multinomial":
+            if fixed_options:
+                raise StataRenderError("Stata's mlogit has no offset(); not estimable in Stata")
             command = "mlogit"
             opts.append("baseoutcome(1)")
-        elif want == "glm" and model.family in _GLM_FAMILY:
-            command = "glm"
-            opts += [f"family({_GLM_FAMILY[model.family]})", f"link({link})"]
+        elif trials or (want == "glm" and model.family in _GLM_FAMILY):
+            command = "glm"  # logit and probit take no trials; glm's binomial family does
+            family = f"binomial {trials}" if trials else _GLM_FAMILY[model.family]
+            opts += [f"family({family})", f"link({link})"]
         else:
             command = _SINGLE[(model.family, link)]
         if model.cluster_se and command != "svy: regress":
@@ -505,14 +628,16 @@ def plan(spec: Spec, frame: pd.DataFrame | None = None) -> Layout:
     icc = bool(ri_only and not any(e.factor for e in equations) and not panel
                and model.family in ("gaussian", "binomial", "ordinal")
                and command in ("mixed", "melogit", "meprobit", "meologit", "meoprobit"))
-    return Layout(spec_id=spec.id, command=command, depvar=f.response, fixed_terms=fixed.terms,
+    return Layout(spec_id=spec.id, command=command, depvar=depvar, fixed_terms=fixed.terms,
                   noconstant=fixed.noconstant, options=opts, equations=equations,
                   fixed_styles=fixed.styles, group_names=names, correlated=correlated,
                   family=model.family, link=link, method=model.method,
                   method_label=stata_estimator(command, opts, equations, setup).label(),
                   model=model_fingerprint(model),
                   generated_ids=generated, structure_note=note, icc=icc, setup=setup,
-                  panel=panel, generated=fixed.generated, transforms=fixed.lines)
+                  panel=panel, generated=fixed.generated,
+                  transforms=attribute_lines + fixed.lines, weight=weight,
+                  fixed_options=fixed_options)
 
 
 # ---- do-file text ------------------------------------------------------------------------------
@@ -652,7 +777,8 @@ def export_lines(layout: Layout, spec_id: str, data_sha256: str | None) -> list[
                 w("        " + _w('"ngroups"', "_tab", _quote(eq.group), "_tab",
                                   "%12.0f (`mlmh_n')"))
             w("        forvalues i = 1/`mlmh_n' {")
-            label = ' ":" '.join(f"%21.0g ({v}[`i'])" for v in eq.label_vars)
+            label = ' ":" '.join(f"({v}[`i'])" if v in eq.text_vars else
+                                 f"%21.0g ({v}[`i'])" for v in eq.label_vars)
             for canon in eq.effects:
                 var_index += 1
                 w("            " + _w('"re"', "_tab", _quote(eq.group), "_tab", _quote(canon),

@@ -10,6 +10,12 @@ is normalised here, because packages read lme4's shorthands differently:
 
 Only plain column names are allowed inside random-effect terms (the course never needs more);
 the fixed part takes the allow-list of :mod:`harness.formula.parser`.
+
+Two model attributes can be written in the formula, as in R: ``offset(...)`` terms
+(:attr:`ModelFormula.offsets`) and a binomial response out of trials, ``cbind(successes,
+failures)`` or ``successes/trials`` (:attr:`ModelFormula.binomial`); ``response`` is then the
+successes column. The spec's ``model.weights`` and ``model.offset`` join them in
+:mod:`harness.attributes`, the one place that says what each attribute means.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from harness.rsyntax import r_name
 
 from .errors import FormulaError
 from .parser import parse
-from .syntax import Bar, Column, FactorCall, One, Sum, Zero
+from .syntax import Arith, Bar, Column, FactorCall, OffsetCall, One, Successes, Sum, Zero
 from .terms import FixedTerms, expand
 
 
@@ -56,9 +62,25 @@ class RandomTerm:
 
 @dataclass(frozen=True)
 class ModelFormula:
-    response: str
+    response: str  # the outcome column (for a binomial count out of trials: the successes)
     fixed_part: Sum = field(default_factory=lambda: Sum(()))
     random: tuple[RandomTerm, ...] = field(default_factory=tuple)
+    binomial: Successes | None = None  # cbind(successes, failures) or successes/trials
+
+    @property
+    def offsets(self) -> tuple[Arith, ...]:
+        """The arguments of the ``offset(...)`` terms, in formula order (R adds them up)."""
+        return tuple(node.arg for _, node in self.fixed_part.items
+                     if isinstance(node, OffsetCall))
+
+    @property
+    def trials(self) -> Arith | None:
+        """The number of binomial trials the response says (None: a 0/1 or other outcome)."""
+        return self.binomial.trials() if self.binomial else None
+
+    def response_to_r(self) -> str:
+        """The response as written (``y``, ``cbind(s, n - s)``, ``s/n``)."""
+        return self.binomial.to_r() if self.binomial else r_name(self.response)
 
     @property
     def has_random(self) -> bool:
@@ -87,8 +109,8 @@ class ModelFormula:
         return " + ".join([self.fixed] + [t.lme4() for t in self.random])
 
     def to_r(self) -> str:
-        """The formula as lme4 reads it, with every random term written out explicitly."""
-        return f"{r_name(self.response)} ~ {self.rhs_to_r()}"
+        """The formula as written, with every random term written out explicitly."""
+        return f"{self.response_to_r()} ~ {self.rhs_to_r()}"
 
     lme4 = to_r
 
@@ -98,8 +120,11 @@ class ModelFormula:
         return {v.column for v in self.terms.variables if isinstance(v, FactorCall)}
 
     def variables(self) -> set[str]:
-        """Column names the model uses (response, fixed-part variables, slopes, groups)."""
+        """Column names the model uses (response and trials, fixed-part variables and offsets,
+        slopes, groups)."""
         names = {self.response, *self.fixed_part.columns()}
+        if self.binomial:
+            names.update(self.binomial.columns())
         for t in self.random:
             names.update(t.slopes)
             names.update(t.group_factors)
@@ -108,16 +133,23 @@ class ModelFormula:
 
 def parse_formula(text: str) -> ModelFormula:
     """Parse ``y ~ fixed + (re | g) + ...`` into a :class:`ModelFormula`."""
-    response, fixed, bars = parse(text)
+    written, fixed, bars = parse(text)
+    binomial = written if isinstance(written, Successes) else None
+    response = binomial.successes if binomial else str(written)
     random: list[RandomTerm] = []
     for bar in bars:
         random.extend(_random_terms(bar, text))
     _check_duplicates(random, text)
-    formula = ModelFormula(response=response, fixed_part=fixed, random=tuple(random))
+    formula = ModelFormula(response=response, fixed_part=fixed, random=tuple(random),
+                           binomial=binomial)
     terms = formula.terms  # expands now, so a bad fixed part fails at parse time
-    if response in {c for v in terms.variables for c in v.columns()}:
-        raise FormulaError(f"formula {one_line(text)!r}: the response {response!r} also appears "
-                           "on the right-hand side")
+    outcome = set(binomial.columns()) if binomial else {response}
+    used = {c for v in terms.variables for c in v.columns()} | \
+        {c for off in formula.offsets for c in off.columns()}
+    if outcome & used:
+        raise FormulaError(f"formula {one_line(text)!r}: the response "
+                           f"{', '.join(sorted(outcome & used))!r} also appears on the "
+                           "right-hand side")
     return formula
 
 

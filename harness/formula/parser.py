@@ -22,14 +22,16 @@ from harness.rsyntax import r_number
 from .errors import FormulaError
 from .lexer import Token, tokenize
 from .syntax import (MATH_FUNCTIONS, Arith, BinOp, Bar, Column, Cross, Expr, FactorCall, Fn,
-                     Group, ICall, MathCall, Neg, Num, One, Paren, PolyCall, Ref, ScaleCall, Sum,
-                     Zero)
+                     Group, ICall, MathCall, Neg, Num, OffsetCall, One, Paren, PolyCall, Ref,
+                     ScaleCall, Successes, Sum, Zero)
 
 MAX_DEPTH = 64
 MAX_POLY_DEGREE = 20
-FUNCTIONS = ("factor", "C", "I", *MATH_FUNCTIONS, "poly", "scale")
+FUNCTIONS = ("factor", "C", "I", *MATH_FUNCTIONS, "poly", "scale", "offset")
 _ALLOWED_CALLS = ("factor(x), C(x), I(<arithmetic>), log(...), exp(...), sqrt(...), "
-                  "poly(x, degree), poly(x, degree, raw = TRUE), scale(x)")
+                  "poly(x, degree), poly(x, degree, raw = TRUE), scale(x), offset(...)")
+Response = str | Successes
+"""A response as written: a column, or a binomial count out of trials (:class:`Successes`)."""
 
 
 class Parser:
@@ -70,17 +72,12 @@ class Parser:
             self.fail(f"nested more than {MAX_DEPTH} levels deep")
 
     # ---- the formula -------------------------------------------------------------------------
-    def formula(self) -> tuple[str, Sum, list[Bar]]:
+    def formula(self) -> tuple[Response, Sum, list[Bar]]:
         tildes = sum(1 for t in self.tokens if t.kind == "op" and t.text == "~")
         if tildes != 1:
             self.fail("a formula must contain exactly one '~' (response ~ terms)")
-        response = self.tok
-        if response.kind != "name" or not (self.tokens[self.i + 1].kind == "op"
-                                           and self.tokens[self.i + 1].text == "~"):
-            lhs = self.text.split("~")[0].strip()
-            self.fail(f"the response {one_line(lhs)!r} must be a plain column name; derive "
-                      "transformed or ordered outcomes under 'derive' and set the family instead")
-        self.i += 2
+        response = self.response()
+        self.expect("~", "after the response")
         if self.tok.kind == "end":
             self.fail("there is nothing after '~' (write 1 for an intercept-only model)")
         rhs = self.sum(top=True)
@@ -92,9 +89,46 @@ class Parser:
         if self.tok.kind != "end":
             self.fail(f"unexpected {self.tok.describe()}")
         # an intercept-only fixed part is written "1" (R's reading of "y ~ (1 | g)")
-        fixed = tuple((s, n) for s, n in rhs.items if not isinstance(n, Bar)) or (("+", One()),)
+        fixed = tuple((s, n) for s, n in rhs.items if not isinstance(n, Bar))
+        if not any(not isinstance(n, OffsetCall) for _, n in fixed):
+            fixed = (("+", One()),) + fixed
         bars = [n for _, n in rhs.items if isinstance(n, Bar)]
-        return response.text, Sum(fixed), bars
+        return response, Sum(fixed), bars
+
+    def response(self) -> Response:
+        """A column, ``cbind(successes, failures)`` or ``successes/trials``."""
+        tok = self.tok
+        nxt = self.tokens[self.i + 1]
+        if tok.kind == "name" and nxt.kind == "op" and nxt.text == "~":
+            self.take()
+            return tok.text
+        if tok.kind == "name" and not tok.quoted and tok.text == "cbind" \
+                and nxt.kind == "op" and nxt.text == "(":
+            self.take()
+            self.take()
+            successes = self.response_column("cbind()'s first argument (the successes)")
+            self.expect(",", "between cbind()'s successes and failures")
+            failures = self.arith()
+            self.expect(")", f"to close cbind( at position {tok.pos + 1}")
+            return Successes(successes, failures, "cbind")
+        if tok.kind == "name" and nxt.kind == "op" and nxt.text == "/":
+            self.take()
+            self.take()
+            trials = self.response_column("the trials after '/'")
+            return Successes(tok.text, Ref(trials), "proportion")
+        lhs = self.text.split("~")[0].strip()
+        self.fail(f"the response {one_line(lhs)!r} must be a plain column name, "
+                  "cbind(successes, failures) or successes/trials (binomial); derive "
+                  "transformed or ordered outcomes under 'derive' and set the family instead")
+        raise AssertionError  # pragma: no cover (fail raises)
+
+    def response_column(self, what: str) -> str:
+        tok = self.tok
+        nxt = self.tokens[self.i + 1]
+        if tok.kind != "name" or (nxt.kind == "op" and nxt.text == "("):
+            self.fail(f"{what} must be a column name, not {tok.describe()}")
+        self.take()
+        return tok.text
 
     def sum(self, top: bool = False) -> Sum:
         items: list[tuple[str, Expr]] = []
@@ -108,9 +142,10 @@ class Parser:
             if sign == "-" and not isinstance(node, One):
                 self.fail(f"'-' before {start.describe()}: the harness allows '-' only to "
                           "remove the intercept (-1); leave the term out instead")
-            if isinstance(node, Bar) and not top:
-                self.fail(f"the random-effects term at position {start.pos + 1} must be a "
-                          "top-level term of the formula")
+            if isinstance(node, (Bar, OffsetCall)) and not top:
+                what = "random-effects term" if isinstance(node, Bar) else "offset()"
+                self.fail(f"the {what} at position {start.pos + 1} must be a top-level term "
+                          "of the formula")
             items.append((sign, node))
             if not self.at("+", "-"):
                 return Sum(tuple(items))
@@ -134,9 +169,11 @@ class Parser:
 
     def operand(self, node: Expr, op: Token) -> Expr:
         """``node`` as an operand of ``op``: random-effects terms and 0/1 cannot be crossed."""
-        if isinstance(node, (Bar, One, Zero)):
+        if isinstance(node, (Bar, One, Zero, OffsetCall)):
             what = "a random-effects term" if isinstance(node, Bar) else f"{node.to_r()!r}"
-            self.fail(f"{what} cannot be an operand of {op.describe()}")
+            self.fail(f"{what} cannot be an operand of {op.describe()}"
+                      + ("; write offset() as a term of its own" if isinstance(node, OffsetCall)
+                         else ""))
         return node
 
     def atom(self) -> Expr:
@@ -240,8 +277,10 @@ class Parser:
             arg = self.arith()
             if self.at(","):
                 self.fail(f"{fn}() takes one argument ({self.tok.describe()})")
-            node = {"I": ICall, "scale": ScaleCall}[fn](arg) if fn in ("I", "scale") \
-                else MathCall(fn, arg)
+            if fn in ("I", "scale", "offset"):
+                node = {"I": ICall, "scale": ScaleCall, "offset": OffsetCall}[fn](arg)
+            else:
+                node = MathCall(fn, arg)
         self.expect(")", context)
         self.depth -= 1
         return node
@@ -353,7 +392,7 @@ class Parser:
         raise AssertionError  # pragma: no cover
 
 
-def parse(text: str) -> tuple[str, Sum, list[Bar]]:
+def parse(text: str) -> tuple[Response, Sum, list[Bar]]:
     """(response, fixed part, random-effects terms as written) of formula ``text``."""
     if not isinstance(text, str):
         raise FormulaError(f"a formula must be text, not {type(text).__name__}")

@@ -2,14 +2,18 @@
 
 Two layers of nodes:
 
-* *arithmetic* (inside ``I()``, ``log()``, ``exp()``, ``sqrt()``, ``scale()`` and ``poly()``):
-  :class:`Num`, :class:`Ref` (a column), :class:`Neg`, :class:`BinOp` (``+ - * / ^``),
-  :class:`Paren` and :class:`Fn` (``log``, ``exp``, ``sqrt`` of arithmetic);
+* *arithmetic* (inside ``I()``, ``log()``, ``exp()``, ``sqrt()``, ``scale()``, ``poly()``,
+  ``offset()`` and the failures of ``cbind()``): :class:`Num`, :class:`Ref` (a column),
+  :class:`Neg`, :class:`BinOp` (``+ - * / ^``), :class:`Paren` and :class:`Fn` (``log``,
+  ``exp``, ``sqrt`` of arithmetic);
 * *formula* nodes: the model-frame variables (:class:`Column`, :class:`FactorCall`,
   :class:`ICall`, :class:`MathCall`, :class:`PolyCall`, :class:`ScaleCall`), the term operators
   (:class:`Sum` with ``+``/``-``, :class:`Cross` for ``*``, ``/`` and ``:``, :class:`Group` for
   parentheses), the intercept markers :class:`One`/:class:`Zero` and random-effect terms
-  (:class:`Bar`, ``(lhs | group)`` or ``||``).
+  (:class:`Bar`, ``(lhs | group)`` or ``||``);
+* the model attributes a formula can carry: :class:`OffsetCall` (``offset(...)``, a term that
+  adds to the linear predictor and makes no column) and :class:`Successes`, a binomial response
+  out of trials (``cbind(successes, failures)`` or ``successes/trials``).
 
 Nothing else can be built, so nothing else can reach an engine. ``to_r()`` writes a node the way
 R's ``deparse`` writes the parsed expression (``I(x^2)``, ``I(x * 2)``, ``I(x/2)``, ``log(x +
@@ -195,6 +199,55 @@ class ScaleCall(_OfArg):
         return f"scale({self.arg.to_r()})"
 
 
+@dataclass(frozen=True)
+class OffsetCall(_OfArg):
+    """``offset(arithmetic)``: added to the linear predictor with coefficient 1 (R's offset
+    attribute of ``terms()``); it is no term and makes no column of X."""
+
+    arg: Arith
+
+    def to_r(self) -> str:
+        return f"offset({self.arg.to_r()})"
+
+
+@dataclass(frozen=True)
+class Successes:
+    """A binomial response out of trials, as R writes it.
+
+    ``cbind(successes, failures)``: ``failures`` is arithmetic over columns (``size -
+    incidence``); ``successes/trials`` (``form="proportion"``): both plain columns. Either way
+    the outcome is the column ``successes`` and the number of trials is :meth:`trials`.
+    """
+
+    successes: str
+    other: Arith  # the failures (cbind) or the trials column (proportion)
+    form: str  # "cbind" | "proportion"
+
+    def to_r(self) -> str:
+        """The response as written."""
+        if self.form == "proportion":
+            return f"{r_name(self.successes)}/{self.other.to_r()}"
+        return self.cbind_r()
+
+    def cbind_r(self) -> str:
+        """``cbind(successes, failures)``: how R's glm and glmer take successes out of trials
+        without prior weights (``s/n`` needs ``weights = n``, which is the trials, not weights)."""
+        if self.form == "proportion":
+            failures = f"{self.other.to_r()} - {r_name(self.successes)}"
+        else:
+            failures = self.other.to_r()
+        return f"cbind({r_name(self.successes)}, {failures})"
+
+    def trials(self) -> Arith:
+        """The number of trials: the trials column, or successes + failures."""
+        if self.form == "proportion":
+            return self.other
+        return BinOp("+", Ref(self.successes), Paren(self.other))
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.successes,) + self.other.columns()
+
+
 Variable = Union[Column, FactorCall, ICall, MathCall, PolyCall, ScaleCall]
 VARIABLE_TYPES = (Column, FactorCall, ICall, MathCall, PolyCall, ScaleCall)
 
@@ -282,5 +335,5 @@ class Bar:
         return self.lhs.columns() + tuple(f for level in self.levels for f in level)
 
 
-Expr = Union[Column, FactorCall, ICall, MathCall, PolyCall, ScaleCall, One, Zero, Sum, Cross,
-             Group, Bar]
+Expr = Union[Column, FactorCall, ICall, MathCall, PolyCall, ScaleCall, OffsetCall, One, Zero, Sum,
+             Cross, Group, Bar]

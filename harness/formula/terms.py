@@ -11,6 +11,8 @@ reproduces, on the syntax tree and without data:
   FALSE``). A term is labelled with its variables in variable order: ``y ~ x + f + f:x`` has the
   term ``x:f``;
 * the *intercept*: present unless ``0`` or ``-1`` (the last ``0``/``1``/``-1`` wins, as in R);
+* ``offset(...)`` terms are no terms (R keeps them in the ``offset`` attribute): they are
+  skipped here and read by :attr:`harness.formula.ModelFormula.offsets`;
 * the *coding* of each categorical variable in each term (:meth:`FixedTerms.codings`):
   contrasts, or indicators for every level, by R's rule (``TermCode`` in R's model.c, after
   *Statistical Models in S* p. 38): a factor in a term is coded by contrasts when the term
@@ -29,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import FormulaError
-from .syntax import VARIABLE_TYPES, Bar, Cross, Expr, Group, One, Sum, Variable, Zero
+from .syntax import (VARIABLE_TYPES, Bar, Cross, Expr, Group, OffsetCall, One, Sum, Variable,
+                     Zero)
 
 CONTRASTS, INDICATORS = 1, 2
 
@@ -118,7 +121,7 @@ class _Expander:
                 return _unique(left + right + [a | b for a in left for b in right])
             every = frozenset().union(*left)
             return _unique(left + [every | b for b in right])
-        if isinstance(node, (One, Zero, Bar)):  # pragma: no cover - the parser keeps them out
+        if isinstance(node, (One, Zero, Bar, OffsetCall)):  # pragma: no cover - parser keeps out
             raise FormulaError(f"{node.to_r()!r} cannot be part of a term")
         raise TypeError(f"not a formula node: {node!r}")  # pragma: no cover
 
@@ -140,7 +143,7 @@ def expand(fixed: Sum) -> FixedTerms:
             intercept = sign == "+"
         elif isinstance(item, Zero):
             intercept = False
-        else:
+        elif not isinstance(item, OffsetCall):  # an offset is no term (R's offset attribute)
             terms.extend(ex.terms(item))
     ordered = sorted(_unique(terms), key=len)  # stable: R sorts by order only
     return FixedTerms(variables=tuple(ex.variables),

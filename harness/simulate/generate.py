@@ -24,6 +24,7 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from backends.native.design import Design, DesignError, build_design
+from harness.attributes import ModelAttributes
 from harness.formula import parse_formula
 from harness.keys import ParamKey
 from harness.results import FitResult, Parameter, residual_parameters, variance_parameters
@@ -475,11 +476,17 @@ def _spec_data(loaded: LoadedStudy, data_dir: Path | None) -> SpecDataPopulation
         prepared = prepare_data(spec, data_dir)
     except DataPreparationError as e:
         raise StudyError(loaded.path, [f"model.spec: {e}"]) from None
-    factors = sorted(c for c, t in spec.columns.items() if t == "factor")
     model = spec.model
+    attributes = ModelAttributes.of(model)
+    if attributes:
+        # the generator draws one unweighted outcome per row from X beta + Z u; a spec whose
+        # likelihood has weights, an offset or trials would be fitted as another model
+        raise StudyError(loaded.path, [f"model.spec: spec {spec.id} has model attributes "
+                                       f"({attributes.describe()}); the generator simulates "
+                                       "models without weights, offsets or binomial trials"])
     try:
-        design = build_design(model.formula, prepared.frame, factors,
-                              dict(model.reference_level) or None)
+        design = build_design(model.formula, prepared.frame, spec.factor_columns(),
+                              dict(model.reference_level) or None, contrasts=spec.contrasts())
     except DesignError as e:
         raise StudyError(loaded.path, [f"model.spec: {e}"]) from None
     frame = prepared.frame.loc[design.row_index].reset_index(drop=True)

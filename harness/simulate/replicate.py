@@ -123,8 +123,8 @@ class _EvidenceCache:
         name = f"{model.formula}|{model.family}|{model.resolved_link}"
         try:
             if name not in self.models:
-                factors = sorted(c for c, t in spec.columns.items() if t == "factor")
-                self.models[name] = EvidenceModel.build(model, self.data, factors)
+                self.models[name] = EvidenceModel.build(model, self.data, spec.factor_columns(),
+                                                        contrasts=spec.contrasts())
             path = "glmer" if model.family != "gaussian" and model.parsed.has_random else "exact"
             cov = self.models[name].covariance(estimates_of(result), result.estimator, path)
         except (EvidenceUnavailable, DesignError) as e:

@@ -31,8 +31,8 @@ def faulty_call(control: str):
     """
     real = translate.plan
 
-    def plan(spec, model):
-        p = real(spec, model)
+    def plan(spec, model, frame=None):
+        p = real(spec, model, frame)
         return dataclasses.replace(p, call=p.call[:-1] + f", control = {control})")
 
     translate.plan = plan

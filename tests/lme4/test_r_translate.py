@@ -87,7 +87,7 @@ def test_factors_have_explicit_sorted_levels_reference_first_and_C_becomes_facto
     # only model columns are declared; girl is not in the model
     assert declared.factor_lines == ('d$vrband <- factor(d$vrband, levels = '
                                      'sort(unique(d$vrband), method = "radix"))',)
-    assert translate.factor_line("x", "a") == (
+    assert translate.factor_line("x", translate.FactorLevels("a")) == (
         'd$x <- factor(d$x, levels = c("a", setdiff(sort(unique(d$x), method = "radix"), '
         '"a")))')
 
@@ -181,12 +181,17 @@ def test_render_script_with_placeholder_derive_subset_and_factors(monkeypatch, t
 
 
 def test_column_payload_keeps_numbers_numeric_and_sends_text_as_text():
+    """Numbers (a 0/1 dummy too) stay numbers, text stays text, and logicals stay logicals:
+    R's model matrix codes a logical predictor as the dummy xTRUE, as native does, so sending
+    it as 0/1 would name and code it differently in the two engines."""
     df = pd.DataFrame({"y": [1.5, np.nan, 2.0], "dummy": [0, 1, 1],
                        "flag": [True, False, True], "name": ["b", None, "a"],
-                       "unused": [9, 9, 9]})
-    header, buffers = column_payload(df, ("y", "dummy", "flag", "name"))
-    assert [h["type"] for h in header] == ["float64", "float64", "float64", "str"]
+                       "maybe": [True, None, False], "unused": [9, 9, 9]})
+    header, buffers = column_payload(df, ("y", "dummy", "flag", "name", "maybe"))
+    assert [h["type"] for h in header] == ["float64", "float64", "bool", "str", "bool"]
     assert header[3]["values"] == ["b", None, "a"]
+    assert header[2]["values"] == [True, False, True]
+    assert header[4]["values"] == [True, None, False]
     y = np.frombuffer(buffers[0], dtype="<f8")
     assert y[0] == 1.5 and np.isnan(y[1])
     assert np.frombuffer(buffers[1], dtype="<f8").tolist() == [0.0, 1.0, 1.0]

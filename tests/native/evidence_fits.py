@@ -66,11 +66,8 @@ def evidence(s: Spec, backend: str = "native") -> EvidenceModel:
     model = s.model_for(backend)
     key = (s.model_dump_json(), model.model_dump_json())
     if key not in _EVIDENCE:
-        native = s.backends.native
-        _EVIDENCE[key] = EvidenceModel.build(
-            model, prepared(s).frame, sorted(c for c, t in s.columns.items() if t == "factor"),
-            trials=native.options.trials if native else None,
-            offset=native.options.offset if native else None)
+        _EVIDENCE[key] = EvidenceModel.build(model, prepared(s).frame, s.factor_columns(),
+                                             contrasts=s.contrasts())
     return _EVIDENCE[key]
 
 

@@ -118,7 +118,7 @@ def test_score_zero_and_information_conventions():
     off = np.zeros(len(df))
 
     def ll(t):
-        return _ordinal_parts(fam, Xo, yk, 3, t[:p], t[p:], off, False)[0]
+        return _ordinal_parts(fam, Xo, yk, 3, t[:p], t[p:], off, np.ones(len(df)), False)[0]
 
     t0, h = ro.coef, 1e-4
     k = t0.size

@@ -15,39 +15,45 @@ import pandas as pd
 from scipy.special import logit as qlogis
 from scipy.special import ndtri
 
-from ..design import Design, DesignError, auxiliary_columns, build_design
+from ..design import AttributeInput, Design, DesignError, attribute_values, build_design
 from ..levels import refusal, rule_for
 from ..theta import ThetaLayout
 from .data import grouped_data
-from .families import Cumulative, make_family, ordinal_response
+from .families import Cumulative, make_family, ordinal_response, prior_weights
 from .problem import Problem
 
 
 def build_problem(formula: str, data: pd.DataFrame, family: str, link: str,
-                  trials: str | None = None, offset: str | None = None,
+                  trials: AttributeInput = None, offset: AttributeInput = None,
                   factors: tuple[str, ...] | list[str] = (), compress: bool = True,
-                  reference: dict[str, object] | None = None
+                  reference: dict[str, object] | None = None, weights: AttributeInput = None,
+                  contrasts: dict[str, str] | None = None
                   ) -> tuple[Design, Problem, list[str], list[str]]:
     """Design -> compressed grouped data -> family -> :class:`Problem`.
 
     Returns the problem plus fixed-effect and threshold names (clmm's ``"1|2"`` style).
-    ``reference`` maps a categorical variable to its reference level (as ``build_design``).
+    ``reference`` maps a categorical variable to its reference level (as ``build_design``);
+    ``trials``, ``offset`` and prior ``weights`` are column names or per-row values (prior
+    weights multiply each row's log-likelihood: the row frequencies of the compressed data).
     """
-    design = build_design(formula, data, factors, reference)
+    design = build_design(formula, data, factors, reference, contrasts=contrasts,
+                          attributes=attribute_values(data, trials=trials, offset=offset,
+                                                      weights=weights))
     if not design.factors:
         raise ValueError("the formula has no random-effects term; this is the GLMM estimator")
     refused = refusal(design, rule_for(family))
     if refused:
         raise DesignError(refused)
-    extra = auxiliary_columns(design, data, trials=trials, offset=offset)
     X, x_names, thr_names = design.X, list(design.x_names), []
-    y = design.y
+    y = design.outcome(family)
     if family == "ordinal":
-        X, x_names, y, thr_names, aliased = ordinal_response(X, x_names, y)
+        X, x_names, y, thr_names, aliased = ordinal_response(X, x_names, y,
+                                                             design.response_levels)
         design.aliased += aliased
-    gd = grouped_data(design, y, X=X, trials=extra.get("trials"), offset=extra.get("offset"),
-                      compress=compress)
-    fam = make_family(family, link, gd.y, gd.trials if trials is not None else None,
+    gd = grouped_data(design, y, X=X, trials=design.trials, offset=design.offset,
+                      weights=prior_weights(family, design.weights, design.n)
+                      if design.weights is not None else None, compress=compress)
+    fam = make_family(family, link, gd.y, gd.trials if design.trials is not None else None,
                       len(thr_names) + 1)
     return design, Problem(gd, fam, ThetaLayout.for_factors([gd.factor])), x_names, thr_names
 

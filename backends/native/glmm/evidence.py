@@ -32,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from harness.attributes import ModelAttributes
 from harness.estimator import Estimator
 from harness.spec import Model
 
@@ -65,14 +66,18 @@ class GlmmLikelihood:
 
     @classmethod
     def build(cls, model: Model, data: pd.DataFrame, factors: list[str], *,
-              trials: str | None = None, offset: str | None = None,
+              contrasts: dict[str, str] | None = None,
               intercept_last: bool = True) -> "GlmmLikelihood":
+        """The likelihood of ``model`` on ``data``, with its attributes (harness/attributes)."""
         if len(model.parsed.grouping_factors) != 1:
             raise EvidenceUnavailable("native GLMMs support one grouping factor; this model "
                                       f"has {len(model.parsed.grouping_factors)}")
+        attributes = ModelAttributes.of(model).values(data)
         _, prob, x_names, thr = build_problem(
             model.formula, data, model.family, model.resolved_link,  # type: ignore[arg-type]
-            trials, offset, factors, reference=dict(model.reference_level) or None)
+            attributes.get("trials"), attributes.get("offset"), factors,
+            reference=dict(model.reference_level) or None, weights=attributes.get("weights"),
+            contrasts=contrasts)
         return cls(prob, x_names, thr, intercept_last)
 
     @property

@@ -198,6 +198,19 @@ class Cumulative:
 Family = Binomial | Poisson | Cumulative
 
 
+def prior_weights(family: str, weights: np.ndarray | None, n: int) -> np.ndarray:
+    """The multipliers of each row's log-likelihood (R's prior weights for non-gaussian
+    families, harness/attributes.py): ones without weights. Binomial weights must be whole
+    numbers, because R's binomial log-likelihood rounds ``w y`` (glm's ``binomial()$aic``), so
+    other weights define no binomial likelihood to compare."""
+    if weights is None:
+        return np.ones(n)
+    if family == "binomial" and not np.all(weights == np.round(weights)):
+        raise DesignError("binomial prior weights must be whole numbers (R's binomial "
+                          "log-likelihood rounds weight x successes); use whole weights")
+    return np.asarray(weights, dtype=float)
+
+
 def make_family(family: str, link: str, y: np.ndarray, trials: np.ndarray | None = None,
                 ncat: int = 0) -> Family:
     """The family object for response rows ``y`` (ordinal: category codes, ``ncat`` of them).
@@ -206,8 +219,8 @@ def make_family(family: str, link: str, y: np.ndarray, trials: np.ndarray | None
     """
     if family == "binomial":
         if trials is None and not np.all((y == 0) | (y == 1)):
-            raise DesignError("a binomial response without trials must be 0/1; give the number "
-                              "of trials (options: {trials: <column>}) for counts")
+            raise DesignError("a binomial response without trials must be 0/1; write counts as "
+                              "cbind(successes, failures) or successes/trials")
         return Binomial(y, np.ones_like(y) if trials is None else trials, link)
     if family == "poisson":
         return Poisson(y, link)
@@ -216,17 +229,23 @@ def make_family(family: str, link: str, y: np.ndarray, trials: np.ndarray | None
     raise ValueError(f"family {family!r} is not a native binomial/Poisson/ordinal family")
 
 
-def ordinal_response(X: np.ndarray, x_names: list[str], y: np.ndarray
+def ordinal_response(X: np.ndarray, x_names: list[str], y: np.ndarray,
+                     labels: list[str] | None = None
                      ) -> tuple[np.ndarray, list[str], np.ndarray, list[str], list[str]]:
     """A cumulative-link model's pieces from a design: ``X`` without its intercept (the
     thresholds take its place, as ``ordinal::clm``) nor the columns aliased with a constant
     (:func:`backends.native.rank.threshold_columns`), the response as category codes ``0..K-1``
     in sorted order, clm's threshold names ``"1|2"``, ``"2|3"``... and the dropped columns'
-    names (for the rank-deficiency warning)."""
+    names (for the rank-deficiency warning). ``labels`` are the levels of a categorical
+    response, whose ``y`` are already the codes (:meth:`~backends.native.design.Design.outcome`);
+    a numeric response's levels are its sorted values."""
     X, kept, dropped = threshold_columns(X, x_names)
     levels = np.unique(y)
     if levels.size < 2:
         raise DesignError("an ordinal response needs at least two observed categories")
-    labels = [level_label(v) for v in levels]
+    if labels is not None:
+        labels = [labels[int(v)] for v in levels]
+    else:
+        labels = [level_label(v) for v in levels]
     return (X, kept, np.searchsorted(levels, y).astype(float),
             [f"{labels[i]}|{labels[i + 1]}" for i in range(levels.size - 1)], dropped)

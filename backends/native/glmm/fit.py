@@ -39,7 +39,7 @@ import pandas as pd
 from harness.estimator import Estimator
 
 from ..covariance import ParameterCovariance, parameter_covariance
-from ..design import Design
+from ..design import AttributeInput, Design
 from ..levels import rule_for
 from ..levels import warnings as grouping_warnings
 from ..information import second_differences
@@ -130,10 +130,12 @@ class GlmmFit:
 
 def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
              link: str | None = None, integration: Literal["laplace", "aghq"] = "laplace",
-             points: int = 1, adaptation: Adaptation | None = None, trials: str | None = None,
-             offset: str | None = None, factors: tuple[str, ...] | list[str] = (),
-             intercept_last: bool = True, laplace: LaplacePath = "exact",
-             compress: bool = True, reference: dict[str, object] | None = None) -> GlmmFit:
+             points: int = 1, adaptation: Adaptation | None = None,
+             trials: AttributeInput = None, offset: AttributeInput = None,
+             factors: tuple[str, ...] | list[str] = (), intercept_last: bool = True,
+             laplace: LaplacePath = "exact", compress: bool = True,
+             reference: dict[str, object] | None = None, weights: AttributeInput = None,
+             contrasts: dict[str, str] | None = None) -> GlmmFit:
     """Fit a GLMM with one grouping factor (any number of random-effect terms on it).
 
     ``laplace="exact"`` (default) maximises the exact Laplace approximation (and exact-mode
@@ -152,7 +154,8 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
                          "model's Laplace approximation is exact (as clmm's)")
     link = link or {"binomial": "logit", "poisson": "log", "ordinal": "logit"}[family]
     design, prob, x_names, thr = build_problem(formula, data, family, link, trials, offset,
-                                               factors, compress=compress, reference=reference)
+                                               factors, compress=compress, reference=reference,
+                                               weights=weights, contrasts=contrasts)
     layout = prob.layout
     nt, p, na = layout.size, len(x_names), len(thr)
     lower = np.concatenate([layout.lower_bounds(), np.full(p + na, -np.inf)])
