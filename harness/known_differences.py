@@ -463,15 +463,14 @@ def _standard_error_at_point(c: Context) -> Explanation | None:
 
     def reproduced(side: Side, native: float, reported: float) -> bool:
         allowed = tol.absolute(native, reported)
-        if "lme4" in side.software.lower() and side.estimator.integration != "none":
+        if _finite_difference_hessian(side):
             allowed = max(allowed, LME4_HESSIAN_RELATIVE[hessian] * abs(native))
         return abs(native - reported) <= allowed
 
     if not (reproduced(c.a, na, c.value_a) and reproduced(c.b, nb, c.value_b)):
         return None
     rule, words = _depth_words(c, d)
-    crude = [str(s.source) for s in (c.a, c.b) if "lme4" in s.software.lower()
-             and s.estimator.integration != "none"]
+    crude = [str(s.source) for s in (c.a, c.b) if _finite_difference_hessian(s)]
     return Explanation(rule, f"{words}; native's standard error at {c.a.source}'s estimates is "
                        f"{na:.7g} ({c.a.source} reports {c.value_a:.7g}), at {c.b.source}'s "
                        f"{nb:.7g} ({c.b.source} reports {c.value_b:.7g}): the SEs differ because "
@@ -480,6 +479,14 @@ def _standard_error_at_point(c: Context) -> Explanation | None:
                            f"finite-difference Hessian ({HESSIAN_OF[hessian]}), measured within "
                            f"{LME4_HESSIAN_RELATIVE[hessian]:g} of the accurate one" if crude else ""),
                        {"native_se_a": na, "native_se_b": nb})
+
+
+def _finite_difference_hessian(side: Side) -> bool:
+    """GLMM SEs from glmer's or clmm's numerical Hessian (the lme4 backend runs both; a refit
+    reference names its software, e.g. "R 4.2.2 ordinal clmm")."""
+    software = side.software.lower()
+    return side.estimator.integration != "none" and any(
+        name in software for name in ("lme4", "glmer", "clmm"))
 
 
 REGISTRY: tuple[Rule, ...] = (
