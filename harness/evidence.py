@@ -284,12 +284,19 @@ def build_evidence(spec: Spec, frame: pd.DataFrame, nesting: list[str],
         model = engine(backend)
         return dict(model.covariance(estimates, est).std_errors) if model else {}
 
-    def point_ses(source: str, _: str) -> dict[str, float | None]:
+    def at_point(source: str) -> tuple[Source, str | None, Estimator, dict[str, float],
+                                       EvidenceModel] | None:
+        """A side's estimates and the native likelihood of its model (None: no likelihood)."""
         src = Source.parse(source)
         backend, est, estimates = located[src]
         model = engine(backend)
-        if model is None:
+        return None if model is None else (src, backend, est, estimates, model)
+
+    def point_ses(source: str, _: str) -> dict[str, float | None]:
+        found = at_point(source)
+        if found is None:
             return {}
+        src, backend, est, estimates, model = found
         cov = model.covariance(estimates, est, path=ev.points[src].path)
         out = dict(cov.std_errors)
         if (spec.model_for(backend) if backend else spec.model).parsed.has_random and \
@@ -298,11 +305,10 @@ def build_evidence(spec: Spec, frame: pd.DataFrame, nesting: list[str],
         return out
 
     def random_effects(source: str, _: str) -> dict[str, float | None]:
-        src = Source.parse(source)
-        backend, est, estimates = located[src]
-        model = engine(backend)
-        if model is None:
+        found = at_point(source)
+        if found is None:
             return {}
+        src, _, est, estimates, model = found
         modes = model.conditional_modes(estimates, est, path=ev.points[src].path)
         return {f"{group}/{term}/{level}": value
                 for (group, term, level), (value, _) in modes.items()}
