@@ -342,7 +342,9 @@ def derived_definition(d: Derived) -> str:
     if d.group_id:
         return f"one id per combination of {', '.join(d.group_id)} (sorted, as Stata's egen group)"
     if d.recode:
-        pairs = ", ".join(f"{k:g}→{v:g}" for k, v in d.recode.items())
+        # old values are numbers or, for a text column, its text ({Y: 1, N: 0}): show text as is
+        pairs = ", ".join(f"{k if isinstance(k, str) else format(k, 'g')}→{v:g}"
+                          for k, v in d.recode.items())
         return f"recode {d.source}: {pairs}" + (f", otherwise {d.otherwise:g}"
                                                  if d.otherwise is not None else "")
     return ""
