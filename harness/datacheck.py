@@ -13,6 +13,8 @@ fix it:
   bare may also hold text, as R reads text as a factor, but only labels: a column mixing
   numbers and text is an error whose fix is to declare it (one ``"abc"`` among numbers must not
   become a 1,000-level factor);
+* :func:`check_slopes_are_numeric` — a random slope is not a factor or text (derive a 0/1
+  indicator instead);
 * :func:`check_has_rows` — the file, the subset and the complete cases leave rows to fit;
 * :func:`check_outcome` — the response suits the family: 0/1, two labels (R's binomial coding:
   the first level is failure) or successes out of the trials for binomial, non-negative whole
@@ -169,8 +171,34 @@ def holds_labels(s: pd.Series) -> bool:
     return True
 
 
+def check_slopes_are_numeric(frame: pd.DataFrame, spec: Spec) -> None:
+    """A random slope is a numeric column, never a factor or text.
+
+    lme4 expands a factor slope (``(urban | district)``) into indicator columns, but the
+    harness's design (and so native and the key check) takes numeric slopes only; without this
+    check a declared factor slope crashed the run, and a text one was told to become a factor.
+    The fix is a numeric indicator derived from the labels.
+    """
+    declared = set(spec.factor_columns())
+    for use in model_uses(spec):
+        for col in sorted({s for t in use.model.parsed.random for s in t.slopes}):
+            s = frame.get(col)
+            text = s is not None and not (pd.api.types.is_numeric_dtype(s)
+                                          or pd.api.types.is_bool_dtype(s)) and holds_labels(s)
+            if col not in declared and not text:
+                continue  # numeric, or numbers with a typo: check_numeric_columns names the row
+            why = (f"is declared a factor (columns: {{{col}: factor}})" if col in declared
+                   else "holds text labels")
+            raise DataCheckError(
+                f"{use.key}: random slope {col!r} {why}, but a random slope must be a numeric "
+                f"column (a factor slope is not supported). Derive a 0/1 indicator per level "
+                f"and use it as the slope, e.g. derive: [{{name: {col}_1, recode: {{<level>: 1}}, "
+                f"source: {col}, otherwise: 0}}]")
+
+
 def check_numeric_columns(frame: pd.DataFrame, spec: Spec, csv: bool = False) -> None:
     """Every column the spec uses as a number holds numbers (see the module docstring)."""
+    check_slopes_are_numeric(frame, spec)
     for col, use in numeric_uses(spec).items():
         key = use.key
         if col not in frame.columns:

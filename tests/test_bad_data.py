@@ -81,6 +81,13 @@ def with_value(col: str, row: int, value: object) -> pd.DataFrame:
      ["has no rows (only a header?)"]),
     (frame(), {"formula": "y ~ x + (1 | g)", "method": "ML"}, {"subset": "x > 100"},
      ["subset: 'x > 100' keeps none of the 120 rows"]),
+    (frame().assign(u=lambda d: np.where(d.x > 0, "Y", "N")),
+     {"formula": "y ~ u + (1 + u | g)", "method": "ML"}, {"columns": {"u": "factor"}},
+     ["model.formula: random slope 'u' is declared a factor (columns: {u: factor})",
+      "must be a numeric column", "recode: {<level>: 1}, source: u, otherwise: 0"]),
+    (frame().assign(u=lambda d: np.where(d.x > 0, "Y", "N")),
+     {"formula": "y ~ x + (1 + u | g)", "method": "ML"}, {},
+     ["random slope 'u' holds text labels", "derive: [{name: u_1"]),
     (frame().assign(x=np.nan), {"formula": "y ~ x + (1 | g)", "method": "ML"}, {},
      ["no row has a value for every model variable (missing: x in 120 of 120)"]),
 ])
