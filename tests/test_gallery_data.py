@@ -5,6 +5,7 @@ shapes."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +34,19 @@ def test_exported_gallery_data_verify_and_have_the_registered_shape() -> None:
     for name in present:
         e = GALLERY[name]
         assert ds.load_dataset(name).frame.shape == (e.rows, e.columns), name
+
+
+def test_gallery_specs_load_and_every_reference_key_exists_in_their_model() -> None:
+    """Each gallery spec names a registered gallery dataset; where the data are exported, every
+    published value's key is one the model has (a key typo would stop the suite with exit 2)."""
+    from harness.model_keys import reference_key_problems
+    from harness.runner import prepare_data
+    from harness.spec import load_specs
+
+    specs = load_specs([Path(__file__).resolve().parents[1] / "specs" / "gallery"])
+    assert len(specs) >= 12
+    exported = {r.name for r in ds.verify(suite="gallery") if r.status == "ok"}
+    for path, spec in specs:
+        assert spec.dataset in GALLERY, path
+        if spec.dataset in exported:
+            assert reference_key_problems(spec, prepare_data(spec).frame) == [], path
