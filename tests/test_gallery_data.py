@@ -44,7 +44,7 @@ def test_gallery_specs_load_and_every_reference_key_exists_in_their_model() -> N
     from harness.spec import load_specs
 
     specs = load_specs([Path(__file__).resolve().parents[1] / "specs" / "gallery"])
-    assert len(specs) >= 13
+    assert len(specs) >= 15
     exported = {r.name for r in ds.verify(suite="gallery") if r.status == "ok"}
     for path, spec in specs:
         assert spec.dataset in GALLERY, path
