@@ -442,7 +442,7 @@ def _export(entry: RegistryEntry, out: Path) -> str:
     except RDataError as e:
         raise DatasetError(f"cannot export dataset '{entry.name}' from {entry.source}: {e}\n"
                            f"It needs R with the package {entry.r_data[0]} installed "
-                           f"(scripts/export_r_data.sh; see data/README.md).") from None
+                           f"(scripts/bootstrap.sh installs them; see data/README.md).") from None
     h = hashlib.sha256()
     with out.open("rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
