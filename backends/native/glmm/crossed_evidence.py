@@ -18,6 +18,7 @@ import numpy as np
 
 from harness.estimator import Estimator
 
+from ..blas import single_threaded_blas
 from ..canonical import ParameterLayout, Point, psd_cholesky
 from ..likelihood import EvaluationError, Path, RandomEffects, Values
 from ..ranef import by_level
@@ -80,8 +81,9 @@ class CrossedLikelihood:
         """Per factor: conditional modes ``b`` (m, k) and ``T (L L')^{-1}_jj T'`` at ``x``."""
         theta, beta = x[:self.nt], x[self.nt:self.nt + self.p]
         try:
-            return CrossedLaplace(self.problem, self.lp0() if path == "glmer" else None
-                                  ).conditional(theta, beta)
+            with single_threaded_blas():
+                return CrossedLaplace(self.problem, self.lp0() if path == "glmer" else None
+                                      ).conditional(theta, beta)
         except (PirlsError, np.linalg.LinAlgError, FloatingPointError, ValueError) as e:
             raise EvaluationError(f"the random effects could not be computed here: {e}"
                                   ) from None
@@ -106,7 +108,8 @@ class CrossedLikelihood:
 
     def _loglik(self, point: Point, dev: CrossedLaplace) -> float:
         x = self._x(point)
-        value = dev(x[:self.nt], x[self.nt:])
+        with single_threaded_blas():       # see .crossed_fit.fit_crossed
+            value = dev(x[:self.nt], x[self.nt:])
         if not math.isfinite(value):
             raise EvaluationError("the GLMM likelihood could not be evaluated here (the "
                                   "conditional modes did not converge)")
