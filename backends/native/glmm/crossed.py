@@ -25,9 +25,10 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 
 from ..design import Design, FactorBlock
-from ..kernels import batched_backward, batched_cholesky, batched_forward, group_crossprod
+from ..kernels import batched_forward, group_crossprod
 from ..theta import ThetaLayout
 from .families import Family
+from .problem import chol
 
 
 @dataclass
@@ -187,8 +188,9 @@ class BlockedFactor:
         c1, z1 = d.codes[prob.first], zt[prob.first]
         A11 = group_crossprod(c1, m1, w[:, None] * z1, z1)
         A11[:, np.arange(k1), np.arange(k1)] += 1.0
-        self.L1 = batched_cholesky(A11)
-        self.Linv1 = batched_forward(self.L1, np.broadcast_to(np.eye(k1), self.L1.shape))
+        self.L1 = chol(A11)                   # closed form for k1 = 1 (the common case)
+        self.Linv1 = (1.0 / self.L1 if k1 == 1 else
+                      batched_forward(self.L1, np.broadcast_to(np.eye(k1), self.L1.shape)))
         q1, q2 = prob.q1, prob.q - prob.q1
         tail = [zt[i][:, a] for i, a, _ in prob._tail]
         wtail = [w * v for v in tail]
@@ -216,12 +218,12 @@ class BlockedFactor:
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """``x`` with ``L L' x = rhs`` (rhs in u's order, then beta when ``with_beta``)."""
         q1 = self.m1 * self.k1
-        y1 = batched_forward(self.L1, rhs[:q1].reshape(self.m1, self.k1, 1))[:, :, 0]
+        y1 = np.einsum("jkl,jl->jk", self.Linv1, rhs[:q1].reshape(self.m1, self.k1))
         yT = solve_triangular(self.LT, rhs[q1:] - self.LT1 @ y1.ravel(), lower=True,
                               check_finite=False)
         xT = solve_triangular(self.LT, yT, lower=True, trans="T", check_finite=False)
-        v1 = (y1 - (self.LT1.T @ xT).reshape(self.m1, self.k1))[:, :, None]
-        return np.concatenate([batched_backward(self.L1, v1)[:, :, 0].ravel(), xT])
+        v1 = y1 - (self.LT1.T @ xT).reshape(self.m1, self.k1)
+        return np.concatenate([np.einsum("jlk,jl->jk", self.Linv1, v1).ravel(), xT])
 
     def beta_covariance(self, p: int) -> np.ndarray:
         """With beta: the inverse of beta's Schur complement (approximate ``Var(beta)``)."""
