@@ -186,8 +186,18 @@ def test_stata_mvaghq_estimates_give_statas_loglik_and_ses():
 
 
 def test_models_native_has_no_likelihood_for_say_so():
-    for s in (gcse("hi_gcse ~ lrt + (1 | school) + (1 | schgend)", family="binomial",
+    for s in (gcse("ord_gcse ~ lrt + (1 | school) + (1 | schgend)", family="ordinal",
                    integration=LAPLACE),
               gcse("ord_gcse ~ lrt", family="multinomial")):
         with pytest.raises(EvidenceUnavailable):
             EvidenceModel.build(s.model, prepared(s).frame, [])
+
+
+def test_several_grouping_factors_have_a_laplace_likelihood_and_no_quadrature():
+    """Crossed binomial GLMMs (issue 13 item 4) have native's Laplace likelihood; adaptive
+    quadrature is not defined for them, and the evaluation says why."""
+    s = gcse("hi_gcse ~ lrt + (1 | school) + (1 | schgend)", family="binomial",
+             integration=LAPLACE)
+    ev = EvidenceModel.build(s.model, prepared(s).frame, [])
+    assert ev.likelihood.unsupported(Estimator("ML", "laplace", 1)) is None
+    assert "one grouping factor" in ev.likelihood.unsupported(Estimator("ML", "aghq", 7))

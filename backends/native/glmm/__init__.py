@@ -8,7 +8,11 @@ approximate PIRLS path), ``laplace``, ``aghq`` (lme4's mode/curvature quadrature
 effects), ``mvaghq`` (Stata's mean-variance adaptive quadrature, any number of effects),
 ``optim`` (scaled BOBYQA + Newton), ``evidence`` (the likelihood at any point, SEs and random
 effects for the evidence engine and the fit), ``fit`` (the driver), ``result`` (canonical
-FitResult) and ``backend`` (the harness hook).
+FitResult) and ``backend`` (the harness hook). Several grouping factors (crossed or nested;
+binomial and Poisson, Laplace): ``crossed`` (data, ``Z Lambda`` and the blocked factor of
+``Lambda'Z'WZ Lambda + I``), ``crossed_laplace`` (modes, glmer's path, the deviance, stage 1),
+``crossed_evidence`` (the likelihood for the evidence engine and the SEs) and ``crossed_fit``
+(the driver, sharing ``fit.finish``).
 
 The design matrices, theta layout, batched Cholesky kernels and optimiser are the LMM code's
 (:mod:`backends.native.design`, ``theta``, ``kernels``, ``optimizer``), reused unchanged.

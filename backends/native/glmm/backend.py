@@ -24,6 +24,7 @@ from harness.results import FitResult, Provenance
 from harness.spec import Model
 
 from ..inputs import NativeInputs
+from .crossed_evidence import AGHQ_REASON
 from .fit import fit_glmm
 from .result import to_fit_result
 
@@ -34,9 +35,13 @@ def glmm_unsupported_reason(model: Model) -> str | None:
         return f"native {model.family} models are not implemented"
     if not f.has_random:
         return f"native single-level {model.family} models are not implemented"
-    if len(f.grouping_factors) != 1:
-        return ("native GLMMs support one grouping factor (any number of random-effect terms "
-                f"on it); this model has {len(f.grouping_factors)}")
+    if len(f.grouping_factors) > 1:
+        if model.family == "ordinal":
+            return ("native ordinal GLMMs support one grouping factor; this model has "
+                    f"{len(f.grouping_factors)}")
+        integ = model.integration
+        if integ is not None and integ.method != "laplace":
+            return f"native GLMMs with {len(f.grouping_factors)} grouping factors: {AGHQ_REASON}"
     return None
 
 

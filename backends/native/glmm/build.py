@@ -18,6 +18,7 @@ from scipy.special import ndtri
 from ..design import AttributeInput, Design, DesignError, attribute_values, build_design
 from ..levels import refusal, rule_for
 from ..theta import ThetaLayout
+from .crossed import MultiProblem, multi_data
 from .data import grouped_data
 from .families import Cumulative, make_family, ordinal_response, prior_weights
 from .problem import Problem
@@ -28,8 +29,9 @@ def build_problem(formula: str, data: pd.DataFrame, family: str, link: str,
                   factors: tuple[str, ...] | list[str] = (), compress: bool = True,
                   reference: dict[str, object] | None = None, weights: AttributeInput = None,
                   contrasts: dict[str, str] | None = None
-                  ) -> tuple[Design, Problem, list[str], list[str]]:
-    """Design -> compressed grouped data -> family -> :class:`Problem`.
+                  ) -> tuple[Design, Problem | MultiProblem, list[str], list[str]]:
+    """Design -> compressed grouped data -> family -> :class:`Problem` (one grouping factor)
+    or :class:`~.crossed.MultiProblem` (several, crossed or nested; binomial and Poisson).
 
     Returns the problem plus fixed-effect and threshold names (clmm's ``"1|2"`` style).
     ``reference`` maps a categorical variable to its reference level (as ``build_design``);
@@ -50,9 +52,20 @@ def build_problem(formula: str, data: pd.DataFrame, family: str, link: str,
         X, x_names, y, thr_names, aliased = ordinal_response(X, x_names, y,
                                                              design.response_levels)
         design.aliased += aliased
+    weights = (prior_weights(family, design.weights, design.n)
+               if design.weights is not None else None)
+    if len(design.factors) > 1:
+        if family == "ordinal":
+            raise DesignError("native ordinal GLMMs support one grouping factor; this model "
+                              f"has {len(design.factors)}")
+        md = multi_data(design, y, trials=design.trials, offset=design.offset,
+                        weights=weights, compress=compress)
+        fam = make_family(family, link, md.y, md.trials if design.trials is not None else None,
+                          1)
+        return (design, MultiProblem(md, fam, ThetaLayout.for_factors(design.factors)),
+                x_names, thr_names)
     gd = grouped_data(design, y, X=X, trials=design.trials, offset=design.offset,
-                      weights=prior_weights(family, design.weights, design.n)
-                      if design.weights is not None else None, compress=compress)
+                      weights=weights, compress=compress)
     fam = make_family(family, link, gd.y, gd.trials if design.trials is not None else None,
                       len(thr_names) + 1)
     return design, Problem(gd, fam, ThetaLayout.for_factors([gd.factor])), x_names, thr_names

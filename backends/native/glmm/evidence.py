@@ -40,6 +40,8 @@ from ..canonical import ParameterLayout, Point, psd_cholesky
 from ..likelihood import EvaluationError, EvidenceUnavailable, Path, RandomEffects, Values
 from ..ranef import by_level
 from .aghq import AghqDeviance
+from .crossed import MultiProblem
+from .crossed_evidence import CrossedLikelihood
 from .build import build_problem, deviance_function, set_thresholds
 from .glmer_pirls import glmer_modes
 from .laplace import LaplaceDeviance
@@ -67,17 +69,20 @@ class GlmmLikelihood:
     @classmethod
     def build(cls, model: Model, data: pd.DataFrame, factors: list[str], *,
               contrasts: dict[str, str] | None = None,
-              intercept_last: bool = True) -> "GlmmLikelihood":
-        """The likelihood of ``model`` on ``data``, with its attributes (harness/attributes)."""
-        if len(model.parsed.grouping_factors) != 1:
-            raise EvidenceUnavailable("native GLMMs support one grouping factor; this model "
-                                      f"has {len(model.parsed.grouping_factors)}")
+              intercept_last: bool = True) -> "GlmmLikelihood | CrossedLikelihood":
+        """The likelihood of ``model`` on ``data``, with its attributes (harness/attributes);
+        with several grouping factors, the :class:`.crossed_evidence.CrossedLikelihood`."""
+        if len(model.parsed.grouping_factors) > 1 and model.family == "ordinal":
+            raise EvidenceUnavailable("native ordinal GLMMs support one grouping factor; this "
+                                      f"model has {len(model.parsed.grouping_factors)}")
         attributes = ModelAttributes.of(model).values(data)
         _, prob, x_names, thr = build_problem(
             model.formula, data, model.family, model.resolved_link,  # type: ignore[arg-type]
             attributes.get("trials"), attributes.get("offset"), factors,
             reference=dict(model.reference_level) or None, weights=attributes.get("weights"),
             contrasts=contrasts)
+        if isinstance(prob, MultiProblem):
+            return CrossedLikelihood(prob, x_names)
         return cls(prob, x_names, thr, intercept_last)
 
     @property

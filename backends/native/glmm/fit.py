@@ -46,6 +46,9 @@ from ..information import second_differences
 from ..likelihood import Path
 from .aghq import AghqDeviance
 from .build import build_problem, deviance_function, set_thresholds, threshold_start
+from .crossed import MultiProblem
+from .crossed_evidence import CrossedLikelihood
+from .crossed_laplace import CrossedLaplace
 from .evidence import GlmmLikelihood
 from .glmer_pirls import glmer_modes
 from .laplace import LaplaceDeviance
@@ -80,8 +83,9 @@ class GlmmFit:
     threshold_names: list[str]
     deviance: float
     covariance: ParameterCovariance  # SEs of every canonical key, at x
-    ranef: np.ndarray                # (m, k) conditional modes or posterior means of b
-    ranef_cov: np.ndarray            # (m, k, k)
+    ranef: np.ndarray | list[np.ndarray]      # (m, k) conditional modes or posterior means
+                                              # of b; several factors: one per factor
+    ranef_cov: np.ndarray | list[np.ndarray]  # (m, k, k), or one per factor
     ranef_kind: str                  # "conditional modes" (Laplace, AGHQ) | "posterior means"
                                      # (MVAGHQ)
     evaluations: int
@@ -98,6 +102,12 @@ class GlmmFit:
     @property
     def converged(self) -> bool:
         return not self.failures
+
+    def ranef_by_factor(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Random effects and their covariances per grouping factor (``problem.factors``)."""
+        if isinstance(self.ranef, list):
+            return self.ranef, list(self.ranef_cov)
+        return [self.ranef], [self.ranef_cov]      # type: ignore[list-item]
 
     @property
     def hessian_pd(self) -> bool | None:
@@ -136,7 +146,8 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
              laplace: LaplacePath = "exact", compress: bool = True,
              reference: dict[str, object] | None = None, weights: AttributeInput = None,
              contrasts: dict[str, str] | None = None) -> GlmmFit:
-    """Fit a GLMM with one grouping factor (any number of random-effect terms on it).
+    """Fit a GLMM: one grouping factor (any number of random-effect terms on it) here, several
+    (crossed or nested; binomial and Poisson, Laplace only) by :func:`.crossed_fit.fit_crossed`.
 
     ``laplace="exact"`` (default) maximises the exact Laplace approximation (and exact-mode
     AGHQ); ``"glmer"`` (binomial/Poisson) follows glmer's own PIRLS path (:mod:`.glmer_pirls`)
@@ -156,6 +167,9 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
     design, prob, x_names, thr = build_problem(formula, data, family, link, trials, offset,
                                                factors, compress=compress, reference=reference,
                                                weights=weights, contrasts=contrasts)
+    if isinstance(prob, MultiProblem):
+        from .crossed_fit import fit_crossed    # local: crossed_fit builds on this module
+        return fit_crossed(design, prob, x_names, family, link, integration, laplace, t0)
     layout = prob.layout
     nt, p, na = layout.size, len(x_names), len(thr)
     lower = np.concatenate([layout.lower_bounds(), np.full(p + na, -np.inf)])
@@ -213,6 +227,21 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
         stage[method] = final.value
         messages += [f"{method} stage: {m}" for m in final.messages]
 
+    lik = GlmmLikelihood(prob, x_names, thr, intercept_last, lp0=lp0)
+    return finish(design, prob, lik, family, link, method, path, f_final, final, x_names, thr,
+                  evals, stage, messages, t0)
+
+
+def finish(design: Design, prob: Problem | MultiProblem, lik: GlmmLikelihood | CrossedLikelihood,
+           family: FamilyName, link: str, method: str, path: Path, f_final, final: Optimum,
+           x_names: list[str], thr: list[str], evals: int, stage: dict[str, float],
+           messages: list[str], t0: float) -> GlmmFit:
+    """From the optimum of the final stage to the fit: a zero variance snapped to exactly 0
+    when that is no worse, the deviance re-evaluated there, standard errors and the
+    convergence checks from the observed information, random effects, warnings. Shared by
+    one grouping factor and several (:mod:`.crossed_fit`)."""
+    layout = prob.layout
+    nt, p, na = layout.size, len(x_names), len(thr)
     x = final.x.copy()
     diag = np.concatenate([layout.diagonal_mask(), np.zeros(p + na, bool)])
     snapped = np.where(diag & (np.abs(x) < 1e-6), 0.0, x)
@@ -222,7 +251,6 @@ def fit_glmm(formula: str, data: pd.DataFrame, family: FamilyName = "binomial",
 
     # ---- standard errors, checks, random effects ---------------------------------------------
     estimator = Estimator.parse(method)
-    lik = GlmmLikelihood(prob, x_names, thr, intercept_last, lp0=lp0)
     cov = parameter_covariance(lik, lik.point(x), estimator, path)
     evals += cov.evaluations
     max_grad = 2.0 * max((abs(g) for g in cov.gradient.values()), default=0.0)
@@ -263,8 +291,8 @@ def _path_message(path: Path, family: str, n_pirls: int | None) -> str:
             "approximate PIRLS path instead")
 
 
-def _minimise_piecewise(lap: LaplaceDeviance, f, x0: np.ndarray, lower: np.ndarray,
-                        scale: np.ndarray, nt: int, p: int) -> Optimum:
+def _minimise_piecewise(lap: LaplaceDeviance | CrossedLaplace, f, x0: np.ndarray,
+                        lower: np.ndarray, scale: np.ndarray, nt: int, p: int) -> Optimum:
     """Minimise ``f``; under glmer emulation, on the piece glmer's optimiser would stop on.
 
     glmer's deviance is only piecewise smooth: its PIRLS stops after a number of steps that
@@ -280,7 +308,7 @@ def _minimise_piecewise(lap: LaplaceDeviance, f, x0: np.ndarray, lower: np.ndarr
     total = opt.evaluations
     for _ in range(5):
         try:
-            here = glmer_modes(lap.prob, opt.x[:nt], opt.x[nt:nt + p], lap.lp0).iterations
+            here = lap.glmer_steps(opt.x[:nt], opt.x[nt:nt + p])
         except PirlsError:
             break
         if here == lap.iterations:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import xlogy
 
 from .pirls import PirlsError
 from .problem import Problem, chol, chol_solve
@@ -38,15 +39,22 @@ class GlmerModes:
     iterations: int
 
 
-def _saturated(prob: Problem) -> np.ndarray:
+def saturated(prob) -> np.ndarray:
     """Per-row saturated log-likelihood, so ``-2 (ll - ll_sat)`` is R's deviance residual
-    (lme4 tests convergence on the deviance-residual scale, not on ``-2 logLik``)."""
+    (lme4 tests convergence on the deviance-residual scale, not on ``-2 logLik``). ``prob`` is
+    any problem with ``family`` and ``data.y`` / ``data.trials`` (one or several factors);
+    computed once per problem."""
+    cached = getattr(prob, "_sat", None)
+    if cached is not None:
+        return cached
     fam, d = prob.family, prob.data
-    from scipy.special import xlogy
     if hasattr(fam, "m"):
         p = d.y / d.trials
-        return xlogy(d.y, p) + xlogy(d.trials - d.y, 1 - p) + fam.const
-    return xlogy(d.y, d.y) - d.y + fam.const
+        sat = xlogy(d.y, p) + xlogy(d.trials - d.y, 1 - p) + fam.const
+    else:
+        sat = xlogy(d.y, d.y) - d.y + fam.const
+    prob._sat = sat
+    return sat
 
 
 def glmer_modes(prob: Problem, theta: np.ndarray, beta: np.ndarray,
@@ -58,8 +66,7 @@ def glmer_modes(prob: Problem, theta: np.ndarray, beta: np.ndarray,
     d, fam = prob.data, prob.family
     T = prob.T(theta)
     ef = prob.eta_fixed(beta)
-    sat = _saturated(prob) if not hasattr(prob, "_sat") else prob._sat
-    prob._sat = sat
+    sat = saturated(prob)
     eta = lp0
     u_prev = None
     old = np.inf

@@ -46,6 +46,11 @@ class LaplaceDeviance:
                                     weights=weights or self.prob.family.laplace_weights)
         return modes.u, modes.eta, modes.loglik, H
 
+    def glmer_steps(self, theta: np.ndarray, beta: np.ndarray) -> int:
+        """How many PIRLS steps glmer's own stopping rule takes here (glmer's path only)."""
+        assert self.lp0 is not None
+        return glmer_modes(self.prob, theta, beta, self.lp0).iterations
+
     def modes(self, theta: np.ndarray, beta: np.ndarray) -> Modes:
         T = self.prob.T(theta)
         try:

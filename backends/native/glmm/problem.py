@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..design import FactorBlock
 from ..kernels import batched_backward, batched_cholesky, batched_forward
 from ..theta import ThetaLayout
 from .data import GroupedData
@@ -32,6 +33,16 @@ class Problem:
     @property
     def k(self) -> int:
         return self.data.k
+
+    @property
+    def factors(self) -> list[FactorBlock]:
+        """The grouping factors (one), as :class:`.crossed.MultiProblem` lists its several."""
+        return [self.data.factor]
+
+    def covariances(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Per factor, ``Var(b) = T T'``."""
+        T = self.T(theta)
+        return [T @ T.T]
 
     def T(self, theta: np.ndarray) -> np.ndarray:
         return self.layout.blocks[0].T(np.asarray(theta, dtype=float))

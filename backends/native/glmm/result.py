@@ -33,10 +33,11 @@ from .fit import GlmmFit
 
 
 def variance_rows(fit: GlmmFit) -> list[Parameter]:
-    f = fit.problem.data.factor
-    T = fit.problem.T(fit.theta)
-    sd, corr = sd_and_correlation(T @ T.T)
-    return _factor_variance_rows(f.name, f.columns, f.term_sizes, sd, corr)
+    out: list[Parameter] = []
+    for f, V in zip(fit.problem.factors, fit.problem.covariances(fit.theta)):
+        sd, corr = sd_and_correlation(V)
+        out += _factor_variance_rows(f.name, f.columns, f.term_sizes, sd, corr)
+    return out
 
 
 def to_fit_result(fit: GlmmFit, spec_id: str, provenance: Provenance | None = None) -> FitResult:
@@ -46,11 +47,12 @@ def to_fit_result(fit: GlmmFit, spec_id: str, provenance: Provenance | None = No
     params += variance_rows(fit)
     params = [Parameter(r.effect, r.group, r.term, r.estimate, fit.std_errors.get(r.key))
               for r in params]
-    ranef = rows(by_level([fit.problem.data.factor], [fit.ranef], [fit.ranef_cov]))
-    f = fit.problem.data.factor
+    factors = fit.problem.factors
+    ranef = rows(by_level(factors, *fit.ranef_by_factor()))
     n = fit.design.n
     df = fit.x.size
-    stats = Statistics(nobs=n, ngroups={f.name: f.m}, loglik=-0.5 * fit.deviance,
+    stats = Statistics(nobs=n, ngroups={f.name: f.m for f in factors},
+                       loglik=-0.5 * fit.deviance,
                        deviance=fit.deviance, aic=fit.deviance + 2 * df,
                        bic=fit.deviance + math.log(n) * df, df=df,
                        nobs_dropped=fit.design.nobs_dropped)
