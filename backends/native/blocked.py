@@ -72,6 +72,7 @@ class BlockedSystem:
         self.q2 = off
         Z2 = self._sparse_z([factors[i] for i in self.rest], design.n)
         A22 = Z2.T @ Z2
+        self.Z2tZ2 = A22.tocsr()        # kept sparse for products with Z_2'Z_2 (derivatives)
         self.A22 = A22.toarray()
         self.E2 = np.asarray(Z2.T @ XY)
         self.scalar2 = all(factors[i].k == 1 for i in self.rest)
@@ -244,24 +245,52 @@ class BlockedSystem:
     def conditional_modes(self, fact: Factorization, beta: np.ndarray) -> list[np.ndarray]:
         """``b = Lambda u`` with ``L' u = c_u - R_ZX beta`` solved block-wise (block 2 first)."""
         ex = fact.extra
-        out: list[np.ndarray] = [np.zeros((f.m, f.k)) for f in self.factors]
-        u2 = np.zeros(0)
+        parts = [ex["C1"].reshape(-1, self.p + 1)] if self.first is not None else []
         if self.q2:
-            v2 = ex["C2"][:, -1] - ex["C2"][:, :-1] @ beta
-            u2 = solve_triangular(ex["L22"], v2, lower=True, trans="T", check_finite=False)
-            b2 = ex["lam2"] @ u2
+            parts.append(ex["C2"])
+        C = np.concatenate(parts)
+        u = self.back_solve(fact, (C[:, -1] - C[:, :-1] @ beta)[:, None])[:, 0]
+        out: list[np.ndarray] = [np.zeros((f.m, f.k)) for f in self.factors]
+        q1 = self.m1 * self.k1
+        if self.q2:
+            b2 = ex["lam2"] @ u[q1:]
             for i in self.rest:
-                f = self.factors[i]
-                o = self.offsets[i]
+                f, o = self.factors[i], self.offsets[i]
                 out[i] = b2[o:o + f.q].reshape(f.m, f.k)
         if self.first is not None:
-            C1 = ex["C1"]
-            v1 = C1[:, :, -1] - C1[:, :, :-1] @ beta
-            if self.q2:
-                v1 = v1 - (ex["L21"].T @ u2).reshape(self.m1, self.k1)
-            u1 = batched_backward(ex["L1"], v1[:, :, None])[:, :, 0]
-            out[self.first] = u1 @ ex["T1"].T
+            out[self.first] = u[:q1].reshape(self.m1, self.k1) @ ex["T1"].T
         return out
+
+    def back_solve(self, fact: Factorization, B: np.ndarray) -> np.ndarray:
+        """``L'^{-1} B`` for ``B`` of shape ``(q, c)``, rows in system order (block 1, levels
+        major, then block 2); needs a kept factorisation."""
+        ex = fact.extra
+        q1 = self.m1 * self.k1
+        X = np.empty(B.shape)
+        if self.q2:
+            X[q1:] = solve_triangular(ex["L22"], B[q1:], lower=True, trans="T",
+                                      check_finite=False)
+        if self.first is not None:
+            B1 = B[:q1] - ex["L21"].T @ X[q1:] if self.q2 else B[:q1]
+            B1 = np.asarray(B1).reshape(self.m1, self.k1, -1)
+            X[:q1] = batched_backward(ex["L1"], B1).reshape(q1, -1)
+        return X
+
+    def forward_solve(self, fact: Factorization, B: np.ndarray) -> np.ndarray:
+        """``L^{-1} B`` for ``B`` of shape ``(q, c)`` in system order; needs a kept
+        factorisation."""
+        ex = fact.extra
+        q1 = self.m1 * self.k1
+        X = np.empty(B.shape)
+        rest = B[q1:]
+        if self.first is not None:
+            X1 = batched_forward(ex["L1"], B[:q1].reshape(self.m1, self.k1, -1))
+            X[:q1] = X1.reshape(q1, -1)
+            if self.q2:
+                rest = rest - ex["L21"] @ X[:q1]
+        if self.q2:
+            X[q1:] = solve_triangular(ex["L22"], rest, lower=True, check_finite=False)
+        return X
 
     def conditional_variances(self, fact: Factorization) -> list[np.ndarray]:
         """Per factor and level, the ``k x k`` block of ``Lambda (L L')^{-1} Lambda'``.
