@@ -20,10 +20,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import solve_triangular
 
-from .design import Design, FactorBlock
+from .crossprod import CrossProducts
+from .design import Design
 from .gram import build_gram_pattern, lower_pair_count
 from .kernels import (batched_backward, batched_cholesky, batched_forward, batched_logdet,
-                      group_crossprod, left_multiply, sandwich)
+                      left_multiply, sandwich)
 from .objective import Factorization, cholesky_lower, upper_cholesky
 from .theta import ThetaLayout
 
@@ -55,26 +56,26 @@ class BlockedSystem:
         self.layout = layout
         self.factors = factors
         self.p = design.p
-        XY = np.column_stack([design.X, design.y])
-        self.G = XY.T @ XY
+        stats = CrossProducts.from_design(design)
+        self.G = stats.G
 
         self.k1 = self.m1 = 0
         if self.first is not None:
             f1 = factors[self.first]
             self.k1, self.m1 = f1.k, f1.m
-            self.D1 = group_crossprod(f1.codes, f1.m, f1.Z, f1.Z)
-            self.E1 = group_crossprod(f1.codes, f1.m, f1.Z, XY)
+            self.D1, self.E1 = stats.D[self.first], stats.E[self.first]
         self.offsets: dict[int, int] = {}
         off = 0
         for i in self.rest:
             self.offsets[i] = off
             off += factors[i].q
         self.q2 = off
-        Z2 = self._sparse_z([factors[i] for i in self.rest], design.n)
-        A22 = Z2.T @ Z2
-        self.Z2tZ2 = A22.tocsr()        # kept sparse for products with Z_2'Z_2 (derivatives)
+        A22 = (sp.bmat([[stats.zz(i, j) for j in self.rest] for i in self.rest], format="csr")
+               if self.rest else sp.csr_matrix((0, 0)))
+        self.Z2tZ2 = A22                # kept sparse for products with Z_2'Z_2 (derivatives)
         self.A22 = A22.toarray()
-        self.E2 = np.asarray(Z2.T @ XY)
+        self.E2 = (np.concatenate([stats.zxy(i) for i in self.rest]) if self.rest
+                   else np.zeros((0, self.p + 1)))
         self.scalar2 = all(factors[i].k == 1 for i in self.rest)
         self._lam2, self._lam2_src = self._lambda_structure()
         self._lam2_rows = np.repeat(np.arange(self.q2), np.diff(self._lam2.indptr))
@@ -85,7 +86,7 @@ class BlockedSystem:
                 or [np.zeros(0, dtype=int)])
         self.mode = "none"
         if self.first is not None and self.q2:
-            S21 = (Z2.T @ self._sparse_z([factors[self.first]], design.n)).tocsr()
+            S21 = sp.vstack([stats.zz(i, self.first) for i in self.rest], format="csr")
             if self.q2 * self.q2 * self.m1 * self.k1 <= DENSE_LIMIT:
                 self.mode = "dense"
                 self.S21 = S21.toarray().reshape(self.q2, self.m1, self.k1)
@@ -105,22 +106,6 @@ class BlockedSystem:
                 self.S21 = S21
 
     # ---- precomputation ---------------------------------------------------------------------
-    @staticmethod
-    def _sparse_z(blocks: list[FactorBlock], n: int) -> sp.csr_matrix:
-        """The sparse ``n x q`` Z of some factors (levels major, effects minor, as lme4)."""
-        rows, cols, vals = [], [], []
-        off = 0
-        for f in blocks:
-            for a in range(f.k):
-                rows.append(np.arange(n))
-                cols.append(off + f.codes * f.k + a)
-                vals.append(f.Z[:, a])
-            off += f.q
-        if not rows:
-            return sp.csr_matrix((n, 0))
-        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(n, off))
-
     def _lambda_structure(self) -> tuple[sp.csr_matrix, np.ndarray]:
         """Sparsity pattern of block 2's ``Lambda`` and, per stored entry, its theta index.
 

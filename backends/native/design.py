@@ -21,6 +21,7 @@ Rules that make the answers line up with lme4:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,12 @@ class FactorBlock:
 
 @dataclass
 class Design:
-    """Everything the estimators need, after dropping incomplete rows."""
+    """Everything the estimators need, after dropping incomplete rows.
+
+    A design whose rows were summarised partition by partition (data larger than memory,
+    :mod:`backends.native.partitioned`) has no rows: ``X``, ``y`` and each factor's ``codes``
+    and ``Z`` are empty, and ``summary`` holds the cross-products the estimators use instead.
+    """
 
     formula: ModelFormula
     y: np.ndarray
@@ -79,10 +85,15 @@ class Design:
     row_index: pd.Index
     nobs_dropped: int = 0
     categorical: list[str] = field(default_factory=list)
+    summary: Any = None      # CrossProducts of the rows when they are not kept (see above)
 
     @property
     def n(self) -> int:
-        return self.y.shape[0]
+        return self.summary.n if self.summary is not None else self.y.shape[0]
+
+    @property
+    def has_rows(self) -> bool:
+        return self.summary is None
 
     @property
     def p(self) -> int:
@@ -92,20 +103,73 @@ class Design:
 def build_design(formula: str | ModelFormula, data: pd.DataFrame,
                  factors: list[str] | tuple[str, ...] = (),
                  reference: dict[str, object] | None = None,
-                 complete_in: tuple[str, ...] = ()) -> Design:
+                 complete_in: tuple[str, ...] = (),
+                 levels: dict[str, list] | None = None) -> Design:
     """Build X, y and the grouping factors for ``formula`` on ``data``.
 
     ``factors`` lists columns to treat as categorical wherever they appear bare in the fixed part
     (the spec's ``columns: {x: factor}``); ``reference`` maps a categorical variable to the level
     used as its reference instead of the first (R's ``relevel``). ``complete_in`` names extra
     columns a row must have (a cluster id): like R's ``subset``, they drop rows after the
-    variables are evaluated.
+    variables are evaluated. ``levels`` fixes the levels of categorical fixed-part columns
+    (values in R's order, :func:`~backends.native.model_matrix.factor_values` of the whole
+    data), for a partition of a larger data set.
     """
+    mf, evaluated, complete = _model_rows(formula, data, factors, complete_in)
+    try:
+        X, x_names, used_categorical = model_matrix(mf.terms, evaluated, complete,
+                                                    dict(reference or {}), levels)
+    except ModelMatrixError as e:
+        raise DesignError(str(e)) from None
+    frame = data.loc[complete]
+    y = _numeric(frame[mf.response], mf.response)
+    blocks = _factor_blocks(mf.random, frame)
+    return Design(formula=mf, y=y, X=np.ascontiguousarray(X), x_names=x_names, factors=blocks,
+                  row_index=frame.index, nobs_dropped=int((~complete).sum()),
+                  categorical=used_categorical)
+
+
+@dataclass
+class LevelRows:
+    """What one partition says about the levels of the whole data (see
+    :func:`distinct_level_rows`)."""
+
+    distinct: pd.DataFrame     # distinct rows of the level-defining columns, complete rows only
+    categorical: list[str]     # the categorical fixed-part columns among them
+    complete: int
+    dropped: int
+
+
+def distinct_level_rows(formula: str | ModelFormula, data: pd.DataFrame,
+                        factors: list[str] | tuple[str, ...] = (),
+                        complete_in: tuple[str, ...] = ()) -> LevelRows:
+    """The distinct values, among the complete rows, of the columns that define levels:
+    categorical fixed-part columns and the variables of the grouping factors."""
+    mf, _, complete = _model_rows(formula, data, factors, complete_in, need_rows=False)
+    categorical = sorted(categorical_columns(mf, data, factors))
+    groups = [v for t in mf.random for v in t.group_factors]
+    cols = list(dict.fromkeys(categorical + groups))
+    return LevelRows(data.loc[complete, cols].drop_duplicates(), categorical,
+                     int(complete.sum()), int((~complete).sum()))
+
+
+def nested_in(inner: np.ndarray, outer: np.ndarray) -> bool:
+    """True when every level of ``inner`` (codes per row) sits inside exactly one level of
+    ``outer``."""
+    pairs = np.unique(np.stack([inner, outer]), axis=1)
+    return np.unique(pairs[0]).size == pairs.shape[1]
+
+
+def _model_rows(formula: str | ModelFormula, data: pd.DataFrame,
+                factors: list[str] | tuple[str, ...], complete_in: tuple[str, ...],
+                need_rows: bool = True) -> tuple[ModelFormula, list, np.ndarray]:
+    """The parsed formula, every model-frame variable evaluated on all rows, and the mask of
+    complete rows (no missing value in any model variable or ``complete_in`` column)."""
     mf = parse_formula(formula) if isinstance(formula, str) else formula
     missing = [v for v in sorted(mf.variables() | set(complete_in)) if v not in data.columns]
     if missing:
         raise DesignError(f"column(s) {', '.join(missing)} not in the data")
-    categorical = _categorical_columns(mf, data, factors)
+    categorical = categorical_columns(mf, data, factors)
     try:
         evaluated = [evaluate(v, data, categorical) for v in mf.terms.variables]
     except ModelMatrixError as e:
@@ -116,19 +180,9 @@ def build_design(formula: str | ModelFormula, data: pd.DataFrame,
     for ev in evaluated:
         incomplete |= ev.missing()
     complete = ~incomplete
-    dropped = int(incomplete.sum())
-    if not complete.any():
+    if need_rows and not complete.any():
         raise DesignError("no complete rows: every row has a missing value in a model variable")
-    try:
-        X, x_names, used_categorical = model_matrix(mf.terms, evaluated, complete,
-                                                    dict(reference or {}))
-    except ModelMatrixError as e:
-        raise DesignError(str(e)) from None
-    frame = data.loc[complete]
-    y = _numeric(frame[mf.response], mf.response)
-    blocks = _factor_blocks(mf.random, frame)
-    return Design(formula=mf, y=y, X=np.ascontiguousarray(X), x_names=x_names, factors=blocks,
-                  row_index=frame.index, nobs_dropped=dropped, categorical=used_categorical)
+    return mf, evaluated, complete
 
 
 def auxiliary_columns(design: Design, data: pd.DataFrame,
@@ -151,7 +205,7 @@ def auxiliary_columns(design: Design, data: pd.DataFrame,
     return out
 
 
-def _categorical_columns(mf: ModelFormula, data: pd.DataFrame,
+def categorical_columns(mf: ModelFormula, data: pd.DataFrame,
                          factors: list[str] | tuple[str, ...]) -> set[str]:
     """Fixed-part columns that are factors where they appear bare: declared in the spec, or
     not numeric in the data (R turns text into factors)."""
