@@ -12,6 +12,12 @@ Block 2's coupling with block 1, ``Z_rest' Z_1``, is sparse (one entry per obser
 levels) and stays sparse, so the Schur complement ``A_22 - L_21 L_21'`` costs about the number of
 observed pairs, not ``q_2^2 q_1``. A dense ``q x q`` matrix of the whole system is never formed
 (except with ``diag_first=False``, which exists to test this path against the plain dense one).
+The blocks come from the data's cross-products (:class:`~backends.native.crossprod.CrossProducts`),
+so a design summarised partition by partition is fitted the same way.
+
+What one evaluation costs on InstEval (measured with cProfile on process time): block 2's dense
+Cholesky (LAPACK ``dpotrf`` in place, ~18 ms of ~28 ms), the gram product ``Q w^2`` (~4 ms),
+and filling block 2 at its pattern (~3 ms); everything else is below a millisecond.
 """
 
 from __future__ import annotations
@@ -43,8 +49,9 @@ class BlockedSystem:
     * ``gram``: scalar terms only (``k = 1`` everywhere, e.g. InstEval). Then
       ``L21 L21' = D_lam (S21 D_w^2 S21') D_lam`` with ``S21 = Z_2' Z_1`` fixed and ``w`` one
       number per level of factor 1, so every entry of ``S21 D_w^2 S21'`` is a fixed linear
-      combination of ``w^2``: the pattern is precomputed once as a sparse matrix ``Q`` and each
-      evaluation is one sparse matrix-vector product ``Q w^2`` (no sparse-sparse product);
+      combination of ``w^2``: the pattern is precomputed once (:mod:`backends.native.gram`) and
+      each evaluation is one sparse matrix-vector product ``Q w^2`` (no sparse-sparse product),
+      written at the pattern's lower-triangle positions only;
     * ``sparse``: everything else, with scipy.sparse products.
     """
 

@@ -12,10 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks.cases import CASES, data_dir, dataset_path
-from benchmarks.rscript import RModel, lme4_status, run_lme4
-
-TIGHT = ('lmerControl(optimizer = "nloptwrap", optCtrl = list(ftol_abs = 1e-14, '
-         'ftol_rel = 1e-15, xtol_abs = 1e-12, xtol_rel = 0, maxeval = 1e5))')
+from benchmarks.rscript import TIGHT, RModel, lme4_status, run_lme4
 
 
 @pytest.fixture(scope="session")
