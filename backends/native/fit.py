@@ -16,8 +16,8 @@ import numpy as np
 from .blas import single_threaded_blas
 from .blocked import BlockedSystem
 from .design import Design
-from .objective import Factorization, LmmSystem, profiled_deviance
 from .newton import newton_fit
+from .objective import Factorization, LmmSystem, profiled_deviance
 from .optimizer import OptimResult, Polished, minimize_bobyqa, newton_polish
 from .single import SingleFactorSystem
 from .theta import ThetaLayout
