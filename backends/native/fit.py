@@ -17,6 +17,7 @@ from .blas import single_threaded_blas
 from .blocked import BlockedSystem
 from .design import Design, DesignError
 from .levels import refusal
+from .newton import newton_fit
 from .objective import Factorization, LmmSystem, profiled_deviance
 from .optimizer import OptimResult, Polished, minimize_bobyqa, newton_polish
 from .single import SingleFactorSystem
@@ -104,6 +105,11 @@ def _fit_design(design: Design, reml: bool, path: Path, theta0: np.ndarray | Non
     f = objective_function(system, design.n, reml)
     lower = layout.lower_bounds()
     x0 = layout.initial() if theta0 is None else np.asarray(theta0, dtype=float)
+    by_newton = newton_fit(system, design.n, reml, x0, check)
+    if by_newton is not None:       # scalar terms on the blocked path (backends/native/newton.py)
+        opt, pol = by_newton
+        checks = run_checks(pol, opt, layout, design) if pol is not None else _no_checks(opt)
+        return _finish(design, layout, system, reml, opt, checks, t0)
     opt = minimize_bobyqa(f, x0, lower)
     # A diagonal element a hair above 0 is a boundary optimum: snap it if that is no worse up to
     # rounding (the criterion depends on theta^2, so 1e-8 and 0 differ by ~1e-16 relative).
@@ -122,10 +128,21 @@ def _fit_design(design: Design, reml: bool, path: Path, theta0: np.ndarray | Non
             opt.theta, opt.value = pol.x, pol.value
         checks = run_checks(pol, opt, layout, design)
     else:
-        checks = Checks(math.nan, np.zeros(0), np.zeros(0, bool), None, None, False,
-                        failures=[] if opt.converged else
-                        ["the optimiser did not report convergence: "
-                         + "; ".join(opt.messages or ["no detail"])])
+        checks = _no_checks(opt)
+    return _finish(design, layout, system, reml, opt, checks, t0)
+
+
+def _no_checks(opt: OptimResult) -> Checks:
+    """The result of a fit run without post-fit checks: only the optimiser's own verdict."""
+    return Checks(math.nan, np.zeros(0), np.zeros(0, bool), None, None, False,
+                  failures=[] if opt.converged else
+                  ["the optimiser did not report convergence: "
+                   + "; ".join(opt.messages or ["no detail"])])
+
+
+def _finish(design: Design, layout: ThetaLayout, system: LmmSystem, reml: bool,
+            opt: OptimResult, checks: Checks, t0: float) -> LmmFit:
+    """Factorise at the optimum (kept for the result) and time the whole fit."""
     fact = system.factorize(opt.theta, keep=True)
     return LmmFit(design, layout, system, reml, opt, fact, checks, time.perf_counter() - t0)
 
