@@ -161,6 +161,9 @@ def partition_statistics(data: pd.DataFrame, mf: ModelFormula, levels: Levels,
         if "no complete rows" in str(e):
             return PartitionStats(None, [], [], len(data))
         raise
+    # A categorical response is coded by the levels of this partition alone; in memory it is an
+    # error for a gaussian model (Design.outcome), so it is one here too, before it is summed.
+    design.outcome("gaussian")
     codes, sizes = [], []
     for f in design.factors:
         position = {label: i for i, label in enumerate(levels.groups[f.name])}

@@ -123,6 +123,17 @@ def test_refusals_name_the_reason(formula, message):
         lmm_partitioned(formula, sequential(_chunks(df, 3)))
 
 
+def test_a_categorical_response_is_refused_as_in_memory():
+    """Each partition would code a text response by its own levels; in memory a gaussian model
+    of a categorical response is an error, and so it is partition by partition."""
+    df = two_level(5, groups=10, size=6)
+    df["y"] = np.where(df["y"] > df["y"].median(), "high", "low")
+    with pytest.raises(DesignError, match="categorical"):
+        lmm("y ~ x + (1 | g)", df)
+    with pytest.raises(DesignError, match="categorical"):
+        lmm_partitioned("y ~ x + (1 | g)", sequential(_chunks(df, 3)))
+
+
 def test_a_mapper_that_skips_a_partition_is_caught():
     df = two_level(3, groups=10, size=5)
     parts = _chunks(df, 3)
