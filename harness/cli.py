@@ -151,8 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="report folder (default: a new reports/<date-time>/)")
     run.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
     run.add_argument("--jobs", type=_positive, default=default_jobs(),
-                     help="fits to run in parallel (default: the number of cores, here "
-                          f"{default_jobs()})")
+                     help="fits to run in parallel; the default is the number of cores here")
     run.add_argument("--scheduler", default=None,
                      help="send the fits to this Dask scheduler (tcp://host:8786) instead of "
                           "local threads (docs/simulate.md)")
