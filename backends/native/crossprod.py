@@ -42,7 +42,8 @@ class CrossProducts:
         XY = np.column_stack([X, y])
         D = [group_crossprod(c, m, z, z) for c, z, m in zip(codes, Z, levels)]
         E = [group_crossprod(c, m, z, XY) for c, z, m in zip(codes, Z, levels)]
-        zs = [_sparse_z(c, z, m) for c, z, m in zip(codes, Z, levels)]
+        # the sparse Z only for the products between factors (none with one factor)
+        zs = [_sparse_z(c, z, m) for c, z, m in zip(codes, Z, levels)] if len(codes) > 1 else []
         cross, counts = {}, {}
         for i in range(len(codes)):
             for j in range(i + 1, len(codes)):
