@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import Any
 
 
+# lme4 run to the optimum (BOBYQA via nloptwrap with tolerances at rounding level), so a
+# native-vs-lme4 difference can be told apart from lme4's default early stop.
+TIGHT = ('lmerControl(optimizer = "nloptwrap", optCtrl = list(ftol_abs = 1e-14, '
+         'ftol_rel = 1e-15, xtol_abs = 1e-12, xtol_rel = 0, maxeval = 1e5))')
+
+
 @dataclass(frozen=True)
 class RModel:
     """One lmer fit: where the data are, derived columns, formula, method."""

@@ -23,6 +23,7 @@ from typing import TextIO
 from backends import backend_names
 from harness import __version__
 from harness.interrupt import Interrupted, signals_raise
+from harness.parallel import default_jobs
 from harness.paths import default_cache_dir
 
 EXIT_OK, EXIT_DISAGREE, EXIT_USAGE = 0, 1, 2
@@ -149,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None,
                      help="report folder (default: a new reports/<date-time>/)")
     run.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
-    run.add_argument("--jobs", type=_positive, default=1, help="fits to run in parallel")
+    run.add_argument("--jobs", type=_positive, default=default_jobs(),
+                     help="fits to run in parallel; the default is the number of cores here")
     run.add_argument("--scheduler", default=None,
                      help="send the fits to this Dask scheduler (tcp://host:8786) instead of "
                           "local threads (docs/simulate.md)")

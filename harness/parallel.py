@@ -10,6 +10,7 @@ abandoned with the process.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,18 @@ from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def default_jobs() -> int:
+    """The cores this process may run on (``run --jobs``' default).
+
+    The CPU affinity where the OS reports it (a container or ``taskset`` limits it below
+    ``os.cpu_count()``), else ``os.cpu_count()``, at least 1.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def imap_unordered(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> Iterator[R]:

@@ -245,16 +245,26 @@ def cross_spec_checks(spec: Spec, by_id: dict[str, Spec],
     return values, checks, notes
 
 
+Finished = dict[str, tuple[FitResult, str]]
+"""The fits of one run so far: {fit key: (result, where it came from)} (see :func:`fit_jobs`)."""
+
+
 def fit_jobs(jobs: dict[tuple[str, str], tuple[Spec, str]], options: RunOptions,
              prepared: dict[str, PreparedData],
              progress: Callable[[Iterable, int], Iterable] | None = None,
-             ) -> dict[tuple[str, str], FitResult]:
+             finished: Finished | None = None) -> dict[tuple[str, str], FitResult]:
     """Fit every job {(label, backend): (spec, backend)} on its spec's prepared data, running
-    each distinct fit once and reusing finished fits from disk (see harness/fitcache.py)."""
+    each distinct fit once and reusing finished fits from disk (see harness/fitcache.py).
+
+    A fit is identified by its cache key (:func:`~harness.fitcache.fit_key`), so two specs that
+    fit the same model on the same data start one fit. ``finished`` carries the fits across the
+    calls of one run (the run's own fits, then its bridge fits: :func:`run_specs`), so a fit is
+    never started twice in a run even without the on-disk cache; it is updated in place.
+    """
     disk = FitCache(options.cache_dir) if options.cache_dir else None
+    done: Finished = finished if finished is not None else {}
     keys: dict[tuple[str, str], str] = {}
     todo: dict[str, tuple[Spec, str]] = {}
-    done: dict[str, tuple[FitResult, str]] = {}
     for job, (spec, name) in jobs.items():
         key = fit_key(spec, name, prepared[spec.id].sha256)
         keys[job] = key
@@ -290,10 +300,10 @@ def fit_jobs(jobs: dict[tuple[str, str], tuple[Spec, str]], options: RunOptions,
 def fit_all(specs: list[tuple[Path | None, Spec]], options: RunOptions,
             prepared: dict[str, PreparedData],
             progress: Callable[[Iterable, int], Iterable] | None = None,
-            ) -> dict[tuple[str, str], FitResult]:
+            finished: Finished | None = None) -> dict[tuple[str, str], FitResult]:
     """Fit every spec x backend (see :func:`fit_jobs`)."""
     return fit_jobs({(spec.id, name): (spec, name) for _, spec in specs
-                     for name in options.backends}, options, prepared, progress)
+                     for name in options.backends}, options, prepared, progress, finished)
 
 
 def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
@@ -316,8 +326,10 @@ def run_specs(specs: list[tuple[Path | None, Spec]], options: RunOptions,
     if key_problems:
         raise SpecError.several(key_problems)
 
-    results = fit_all(specs, options, prepared, progress)
-    bridges = fit_jobs(bridge_jobs(specs, results, options.backends), options, prepared, progress)
+    finished: Finished = {}
+    results = fit_all(specs, options, prepared, progress, finished)
+    bridges = fit_jobs(bridge_jobs(specs, results, options.backends), options, prepared, progress,
+                       finished)
 
     by_id = {spec.id: spec for _, spec in specs}
     runs = []

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
+from harness.parallel import default_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -101,7 +102,9 @@ def test_help_is_plain_text_with_defaults(capsys):
     assert "``" not in top and "fit data.csv" in top and "exit codes" in top
     assert main(["run", "--help"]) == 0
     run = capsys.readouterr().out
-    assert "(default: 1)" in run and "(default: native,lme4)" in run
+    assert "(default: native,lme4)" in run
+    # run --jobs defaults to the cores (issue 17); help states the number
+    assert f"number of cores here (default: {default_jobs()})" in " ".join(run.split())
     assert "``" not in run and "%(" not in run
 
 

@@ -7,10 +7,14 @@ Entry point for users::
     print(res.summary()); res.fixef; res.ranef; res.icc()
 
 Module map (kept small so GLMMs can reuse the pieces): ``design`` (formula -> X, y, grouping
-factors), ``names`` (R's column names), ``theta`` (covariance parameters), ``kernels``
-(batched small Cholesky), ``single`` / ``blocked`` (the two factorisation paths), ``objective``
-(lme4's criterion), ``optimizer`` (BOBYQA + checks), ``fit`` (the driver), ``result`` (the
-result object), ``ols`` (single-level models), ``backend`` (the harness backend).
+factors), ``names`` (R's column names), ``theta`` (covariance parameters), ``crossprod`` (the
+sufficient statistics Z'Z, Z'[X y], [X y]'[X y]), ``kernels`` (batched small Cholesky),
+``single`` / ``blocked`` (the two factorisation paths; ``gram`` is blocked's Schur-complement
+pattern), ``objective`` (lme4's criterion), ``optimizer`` (BOBYQA + checks),
+``scalar_derivatives`` / ``newton`` (analytic gradient, AI matrix and AI-Newton for scalar
+terms), ``fit`` (the driver), ``result`` (the result object), ``partitioned`` / ``dask_source``
+(data larger than memory, partition by partition), ``ols`` (single-level models), ``backend``
+(the harness backend).
 """
 
 from __future__ import annotations

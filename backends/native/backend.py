@@ -103,7 +103,8 @@ class NativeBackend(Backend):
         result.timings["fit"] = seconds
         if model.optimizer and model.optimizer.lower() not in ("bobyqa", "nloptwrap"):
             result.diagnostics.messages.append(
-                f"optimizer {model.optimizer!r} was requested; native always uses BOBYQA")
+                f"optimizer {model.optimizer!r} was requested; native chooses its own "
+                f"({result.diagnostics.optimizer})")
         return result
 
     def render(self, spec: Spec) -> str:

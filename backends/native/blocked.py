@@ -12,18 +12,26 @@ Block 2's coupling with block 1, ``Z_rest' Z_1``, is sparse (one entry per obser
 levels) and stays sparse, so the Schur complement ``A_22 - L_21 L_21'`` costs about the number of
 observed pairs, not ``q_2^2 q_1``. A dense ``q x q`` matrix of the whole system is never formed
 (except with ``diag_first=False``, which exists to test this path against the plain dense one).
+The blocks come from the data's cross-products (:class:`~backends.native.crossprod.CrossProducts`),
+so a design summarised partition by partition is fitted the same way.
+
+What one evaluation costs on InstEval (measured with cProfile on process time): block 2's dense
+Cholesky (LAPACK ``dpotrf`` in place, ~18 ms of ~28 ms), the gram product ``Q w^2`` (~4 ms),
+and filling block 2 at its pattern (~3 ms); everything else is below a millisecond.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import cholesky, solve_triangular
+from scipy.linalg import solve_triangular
 
-from .design import Design, FactorBlock
+from .crossprod import CrossProducts
+from .design import Design
+from .gram import build_gram_pattern, lower_pair_count
 from .kernels import (batched_backward, batched_cholesky, batched_forward, batched_logdet,
-                      group_crossprod, left_multiply, sandwich)
-from .objective import Factorization, upper_cholesky
+                      left_multiply, sandwich)
+from .objective import Factorization, cholesky_lower, upper_cholesky
 from .theta import ThetaLayout
 
 
@@ -41,8 +49,9 @@ class BlockedSystem:
     * ``gram``: scalar terms only (``k = 1`` everywhere, e.g. InstEval). Then
       ``L21 L21' = D_lam (S21 D_w^2 S21') D_lam`` with ``S21 = Z_2' Z_1`` fixed and ``w`` one
       number per level of factor 1, so every entry of ``S21 D_w^2 S21'`` is a fixed linear
-      combination of ``w^2``: the pattern is precomputed once as a sparse matrix ``Q`` and each
-      evaluation is one sparse matrix-vector product ``Q w^2`` (no sparse-sparse product);
+      combination of ``w^2``: the pattern is precomputed once (:mod:`backends.native.gram`) and
+      each evaluation is one sparse matrix-vector product ``Q w^2`` (no sparse-sparse product),
+      written at the pattern's lower-triangle positions only;
     * ``sparse``: everything else, with scipy.sparse products.
     """
 
@@ -54,25 +63,27 @@ class BlockedSystem:
         self.layout = layout
         self.factors = factors
         self.p = design.p
-        XY = np.column_stack([design.X, design.y])
-        self.G = XY.T @ XY
+        stats = CrossProducts.from_design(design)
+        self.G = stats.G
         self.logdet_W = design.logdet_W
 
         self.k1 = self.m1 = 0
         if self.first is not None:
             f1 = factors[self.first]
             self.k1, self.m1 = f1.k, f1.m
-            self.D1 = group_crossprod(f1.codes, f1.m, f1.Z, f1.Z)
-            self.E1 = group_crossprod(f1.codes, f1.m, f1.Z, XY)
+            self.D1, self.E1 = stats.D[self.first], stats.E[self.first]
         self.offsets: dict[int, int] = {}
         off = 0
         for i in self.rest:
             self.offsets[i] = off
             off += factors[i].q
         self.q2 = off
-        Z2 = self._sparse_z([factors[i] for i in self.rest], design.n)
-        self.A22 = (Z2.T @ Z2).toarray()
-        self.E2 = np.asarray(Z2.T @ XY)
+        A22 = (sp.bmat([[stats.zz(i, j) for j in self.rest] for i in self.rest], format="csr")
+               if self.rest else sp.csr_matrix((0, 0)))
+        self.Z2tZ2 = A22                # kept sparse for products with Z_2'Z_2 (derivatives)
+        self.A22 = A22.toarray()
+        self.E2 = (np.concatenate([stats.zxy(i) for i in self.rest]) if self.rest
+                   else np.zeros((0, self.p + 1)))
         self.scalar2 = all(factors[i].k == 1 for i in self.rest)
         self._lam2, self._lam2_src = self._lambda_structure()
         self._lam2_rows = np.repeat(np.arange(self.q2), np.diff(self._lam2.indptr))
@@ -83,36 +94,26 @@ class BlockedSystem:
                 or [np.zeros(0, dtype=int)])
         self.mode = "none"
         if self.first is not None and self.q2:
-            S21 = (Z2.T @ self._sparse_z([factors[self.first]], design.n)).tocsr()
+            S21 = sp.vstack([stats.zz(i, self.first) for i in self.rest], format="csr")
             if self.q2 * self.q2 * self.m1 * self.k1 <= DENSE_LIMIT:
                 self.mode = "dense"
                 self.S21 = S21.toarray().reshape(self.q2, self.m1, self.k1)
-            elif self.scalar2 and self.k1 == 1 and _gram_size(S21) <= GRAM_LIMIT:
+            elif self.scalar2 and self.k1 == 1 and lower_pair_count(S21.tocsc()) <= GRAM_LIMIT:
                 self.mode = "gram"
                 self.S21 = S21
-                self._Q, self._flat = _gram_pattern(S21.tocsc(), self.q2)
-                self._flat_r, self._flat_c = self._flat // self.q2, self._flat % self.q2
+                # Block 2 is zero outside the pattern of S21 D S21' + Z_2'Z_2, so only those
+                # positions are stored and filled.
+                self.gram = build_gram_pattern(S21.tocsc(), self.q2, include=A22)
+                self._A22_at = self.A22.ravel(order="F")[self.gram.flat]
+                self._diag_at = self.gram.diagonal
+                del self.A22
+                # Reused by every evaluation: a fresh 10 MB array per call costs page faults.
+                self._buffer = np.zeros((self.q2, self.q2), order="F")
             else:
                 self.mode = "sparse"
                 self.S21 = S21
 
     # ---- precomputation ---------------------------------------------------------------------
-    @staticmethod
-    def _sparse_z(blocks: list[FactorBlock], n: int) -> sp.csr_matrix:
-        """The sparse ``n x q`` Z of some factors (levels major, effects minor, as lme4)."""
-        rows, cols, vals = [], [], []
-        off = 0
-        for f in blocks:
-            for a in range(f.k):
-                rows.append(np.arange(n))
-                cols.append(off + f.codes * f.k + a)
-                vals.append(f.Z[:, a])
-            off += f.q
-        if not rows:
-            return sp.csr_matrix((n, 0))
-        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(n, off))
-
     def _lambda_structure(self) -> tuple[sp.csr_matrix, np.ndarray]:
         """Sparsity pattern of block 2's ``Lambda`` and, per stored entry, its theta index.
 
@@ -147,18 +148,16 @@ class BlockedSystem:
     def factorize(self, theta: np.ndarray, keep: bool = False) -> Factorization:
         theta = np.asarray(theta, dtype=float)
         lam2 = self._lambda2(theta)
-        if self.scalar2:
-            lam = theta[self._lam_scalar]
-            A22 = self.A22 * np.outer(lam, lam)
+        lam = theta[self._lam_scalar] if self.scalar2 else None
+        if lam is not None:
             A23 = lam[:, None] * self.E2
         else:
-            lam = None
             lam2t = lam2.T if isinstance(lam2, np.ndarray) else lam2.T.tocsr()
-            A22 = np.asarray((lam2t @ np.asarray(lam2t @ self.A22).T).T)  # Lambda' A Lambda
             A23 = np.asarray(lam2t @ self.E2)
         logdet = 0.0
         extra: dict = {"lam2": lam2}
         G = self.G.copy()
+        W = C1f = None
         if self.first is not None:
             T1 = self.layout.blocks[self.first].T(theta)
             A11 = sandwich(T1, self.D1)
@@ -172,12 +171,11 @@ class BlockedSystem:
             C1f = C1.reshape(-1, self.p + 1)
             G -= C1f.T @ C1f
             extra.update(T1=T1, L1=L1, C1=C1, Linv1=Linv1)
-            if self.q2:
-                L21 = self._couple(W, lam, lam2, A22, A23, C1f, keep)
-                extra["L21"] = L21
         if self.q2:
-            A22[np.diag_indices_from(A22)] += 1.0
-            L22 = cholesky(A22, lower=True, check_finite=False, overwrite_a=True)
+            A22, L21 = self._schur(lam, lam2, W, A23, C1f, keep)
+            if L21 is not None:
+                extra["L21"] = L21
+            L22 = cholesky_lower(A22)
             logdet += 2.0 * float(np.sum(np.log(np.diag(L22))))
             C2 = solve_triangular(L22, A23, lower=True, check_finite=False)
             G -= C2.T @ C2
@@ -188,56 +186,104 @@ class BlockedSystem:
             fact.extra.update(extra)
         return fact
 
-    def _couple(self, W: np.ndarray, lam: np.ndarray | None, lam2: sp.csr_matrix,
-                A22: np.ndarray, A23: np.ndarray, C1f: np.ndarray, keep: bool):
-        """Subtract ``L21 L21'`` from A22 and ``L21 C1`` from A23 in place; return ``L21``
-        (``L21 = Lambda_2' Z_2' Z_1 Lambda_1 L_11^{-T}``), or None in gram mode unless kept."""
+    def _schur(self, lam: np.ndarray | None, lam2, W: np.ndarray | None, A23: np.ndarray,
+               C1f: np.ndarray | None, keep: bool) -> tuple[np.ndarray, object]:
+        """Block 2 after eliminating block 1: ``Lambda_2' A22 Lambda_2 - L21 L21' + I``
+        (lower triangle valid, Fortran order, ready for LAPACK), with ``A23 -= L21 C1`` in place.
+
+        Returns the matrix and ``L21`` (``Lambda_2' Z_2' Z_1 Lambda_1 L_11^{-T}``; None in gram
+        mode unless kept).
+        """
+        if self.mode == "gram":
+            return self._schur_gram(lam, W[:, 0, 0], A23, C1f, keep)
+        if lam is not None:
+            A22 = self.A22 * np.outer(lam, lam)
+        else:
+            lam2t = lam2.T if isinstance(lam2, np.ndarray) else lam2.T.tocsr()
+            A22 = np.asarray((lam2t @ np.asarray(lam2t @ self.A22).T).T)  # Lambda' A Lambda
+        L21 = None
         if self.mode == "dense":
             L21 = np.einsum("rmk,mkl->rml", self.S21, W).reshape(self.q2, self.m1 * self.k1)
             L21 = lam[:, None] * L21 if lam is not None else np.asarray(lam2.T @ L21)
             A22 -= L21 @ L21.T
             A23 -= L21 @ C1f
-            return L21
-        if self.mode == "gram":
-            w = W[:, 0, 0]
-            gram = self._Q @ (w * w)
-            A22.ravel()[self._flat] -= gram * (lam[self._flat_r] * lam[self._flat_c])
-            A23 -= lam[:, None] * (self.S21 @ (w[:, None] * C1f))
-            return (self.S21.multiply(w[None, :]).multiply(lam[:, None]).tocsr()
-                    if keep else None)
-        if self.k1 == 1:
-            L21 = self.S21.multiply(W[:, 0, 0][None, :]).tocsr()
-        else:
-            Wsp = sp.bsr_matrix((W, np.arange(self.m1), np.arange(self.m1 + 1)),
-                                shape=(self.m1 * self.k1, self.m1 * self.k1))
-            L21 = (self.S21 @ Wsp).tocsr()
-        L21 = (L21.multiply(lam[:, None]) if lam is not None else lam2.T @ L21).tocsr()
-        A22 -= (L21 @ L21.T).toarray()
-        A23 -= np.asarray(L21 @ C1f)
-        return L21
+        elif self.mode == "sparse":
+            if self.k1 == 1:
+                L21 = self.S21.multiply(W[:, 0, 0][None, :]).tocsr()
+            else:
+                Wsp = sp.bsr_matrix((W, np.arange(self.m1), np.arange(self.m1 + 1)),
+                                    shape=(self.m1 * self.k1, self.m1 * self.k1))
+                L21 = (self.S21 @ Wsp).tocsr()
+            L21 = (L21.multiply(lam[:, None]) if lam is not None else lam2.T @ L21).tocsr()
+            A22 -= (L21 @ L21.T).toarray()
+            A23 -= np.asarray(L21 @ C1f)
+        A22[np.diag_indices_from(A22)] += 1.0
+        return np.asfortranarray(A22), L21
+
+    def _schur_gram(self, lam: np.ndarray, w: np.ndarray, A23: np.ndarray, C1f: np.ndarray,
+                    keep: bool) -> tuple[np.ndarray, object]:
+        """Gram mode: only the pattern's lower-triangle positions are computed and written,
+        into a buffer shared by evaluations (a fresh array when the factor is kept)."""
+        g = self.gram
+        values = (self._A22_at - g.product(w * w)) * (lam[g.rows] * lam[g.cols])
+        values[self._diag_at] += 1.0
+        A22 = self._buffer if not keep else np.zeros_like(self._buffer, order="F")
+        A22.fill(0.0)
+        A22.ravel(order="F")[g.flat] = values
+        A23 -= lam[:, None] * (self.S21 @ (w[:, None] * C1f))
+        L21 = self.S21.multiply(w[None, :]).multiply(lam[:, None]).tocsr() if keep else None
+        return A22, L21
 
     # ---- conditional modes and variances -----------------------------------------------------
     def conditional_modes(self, fact: Factorization, beta: np.ndarray) -> list[np.ndarray]:
         """``b = Lambda u`` with ``L' u = c_u - R_ZX beta`` solved block-wise (block 2 first)."""
         ex = fact.extra
-        out: list[np.ndarray] = [np.zeros((f.m, f.k)) for f in self.factors]
-        u2 = np.zeros(0)
+        parts = [ex["C1"].reshape(-1, self.p + 1)] if self.first is not None else []
         if self.q2:
-            v2 = ex["C2"][:, -1] - ex["C2"][:, :-1] @ beta
-            u2 = solve_triangular(ex["L22"], v2, lower=True, trans="T", check_finite=False)
-            b2 = ex["lam2"] @ u2
+            parts.append(ex["C2"])
+        C = np.concatenate(parts)
+        u = self.back_solve(fact, (C[:, -1] - C[:, :-1] @ beta)[:, None])[:, 0]
+        out: list[np.ndarray] = [np.zeros((f.m, f.k)) for f in self.factors]
+        q1 = self.m1 * self.k1
+        if self.q2:
+            b2 = ex["lam2"] @ u[q1:]
             for i in self.rest:
-                f = self.factors[i]
-                o = self.offsets[i]
+                f, o = self.factors[i], self.offsets[i]
                 out[i] = b2[o:o + f.q].reshape(f.m, f.k)
         if self.first is not None:
-            C1 = ex["C1"]
-            v1 = C1[:, :, -1] - C1[:, :, :-1] @ beta
-            if self.q2:
-                v1 = v1 - (ex["L21"].T @ u2).reshape(self.m1, self.k1)
-            u1 = batched_backward(ex["L1"], v1[:, :, None])[:, :, 0]
-            out[self.first] = u1 @ ex["T1"].T
+            out[self.first] = u[:q1].reshape(self.m1, self.k1) @ ex["T1"].T
         return out
+
+    def back_solve(self, fact: Factorization, B: np.ndarray) -> np.ndarray:
+        """``L'^{-1} B`` for ``B`` of shape ``(q, c)``, rows in system order (block 1, levels
+        major, then block 2); needs a kept factorisation."""
+        ex = fact.extra
+        q1 = self.m1 * self.k1
+        X = np.empty(B.shape)
+        if self.q2:
+            X[q1:] = solve_triangular(ex["L22"], B[q1:], lower=True, trans="T",
+                                      check_finite=False)
+        if self.first is not None:
+            B1 = B[:q1] - ex["L21"].T @ X[q1:] if self.q2 else B[:q1]
+            B1 = np.asarray(B1).reshape(self.m1, self.k1, -1)
+            X[:q1] = batched_backward(ex["L1"], B1).reshape(q1, -1)
+        return X
+
+    def forward_solve(self, fact: Factorization, B: np.ndarray) -> np.ndarray:
+        """``L^{-1} B`` for ``B`` of shape ``(q, c)`` in system order; needs a kept
+        factorisation."""
+        ex = fact.extra
+        q1 = self.m1 * self.k1
+        X = np.empty(B.shape)
+        rest = B[q1:]
+        if self.first is not None:
+            X1 = batched_forward(ex["L1"], B[:q1].reshape(self.m1, self.k1, -1))
+            X[:q1] = X1.reshape(q1, -1)
+            if self.q2:
+                rest = rest - ex["L21"] @ X[:q1]
+        if self.q2:
+            X[q1:] = solve_triangular(ex["L22"], rest, lower=True, check_finite=False)
+        return X
 
     def conditional_variances(self, fact: Factorization) -> list[np.ndarray]:
         """Per factor and level, the ``k x k`` block of ``Lambda (L L')^{-1} Lambda'``.
@@ -270,35 +316,3 @@ class BlockedSystem:
             T1 = ex["T1"]
             out[self.first] = np.matmul(np.matmul(T1, P), T1.T)
         return out
-
-
-def _gram_size(S21: sp.csr_matrix) -> int:
-    """Number of products in ``S21 D S21'`` over all columns (sum of squared column counts)."""
-    counts = np.diff(S21.tocsc().indptr)
-    return int(np.sum(counts.astype(np.int64) ** 2))
-
-
-def _gram_pattern(S: sp.csc_matrix, q2: int) -> tuple[sp.csc_matrix, np.ndarray]:
-    """``Q`` and flat positions such that ``(S D_v S')`` flattened at ``flat`` is ``Q v``.
-
-    Pairs of nonzeros are generated column by column, so ``Q`` is built directly in CSC form;
-    the distinct positions are found with a dense ``q2 x q2`` mark array (no sort).
-    """
-    counts = np.diff(S.indptr).astype(np.int64)
-    npairs = counts ** 2
-    total = int(npairs.sum())
-    first = np.repeat(np.cumsum(npairs) - npairs, npairs)
-    within = np.arange(total, dtype=np.int64) - first
-    n = np.repeat(counts, npairs)
-    start = np.repeat(S.indptr[:-1].astype(np.int64), npairs)
-    a = start + within // n
-    b = start + within % n
-    flat_all = S.indices[a].astype(np.int64) * q2 + S.indices[b]
-    mark = np.zeros(q2 * q2, dtype=bool)
-    mark[flat_all] = True
-    flat = np.flatnonzero(mark)
-    position = np.cumsum(mark, dtype=np.int64) - 1
-    indptr = np.concatenate([[0], np.cumsum(npairs)])
-    Q = sp.csc_matrix((S.data[a] * S.data[b], position[flat_all], indptr),
-                      shape=(flat.size, S.shape[1]))
-    return Q, flat

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,7 +77,12 @@ class FactorBlock:
 
 @dataclass
 class Design:
-    """Everything the estimators need, after dropping incomplete rows."""
+    """Everything the estimators need, after dropping incomplete rows.
+
+    A design whose rows were summarised partition by partition (data larger than memory,
+    :mod:`backends.native.partitioned`) has no rows: ``X``, ``y`` and each factor's ``codes``
+    and ``Z`` are empty, and ``summary`` holds the cross-products the estimators use instead.
+    """
 
     formula: ModelFormula
     y: np.ndarray
@@ -92,10 +98,15 @@ class Design:
     offset: np.ndarray | None = None  # added to the linear predictor (None: 0)
     trials: np.ndarray | None = None  # binomial trials of the rows (None: 0/1 outcomes)
     logdet_W: float = 0.0  # sum(log w) of a weighted gaussian design (see weighted())
+    summary: Any = None      # CrossProducts of the rows when they are not kept (see above)
 
     @property
     def n(self) -> int:
-        return self.y.shape[0]
+        return self.summary.n if self.summary is not None else self.y.shape[0]
+
+    @property
+    def has_rows(self) -> bool:
+        return self.summary is None
 
     @property
     def p(self) -> int:
@@ -185,7 +196,9 @@ def build_design(formula: str | ModelFormula, data: pd.DataFrame,
                  reference: dict[str, object] | None = None,
                  complete_in: tuple[str, ...] = (),
                  contrasts: Mapping[str, str] | None = None,
-                 attributes: Mapping[str, np.ndarray] | None = None) -> Design:
+                 attributes: Mapping[str, np.ndarray] | None = None,
+                 levels: Mapping[str, list] | None = None,
+                 keep_aliased: bool = False) -> Design:
     """Build X, y and the grouping factors for ``formula`` on ``data``.
 
     ``factors`` lists columns to treat as categorical wherever they appear bare in the fixed part
@@ -196,12 +209,76 @@ def build_design(formula: str | ModelFormula, data: pd.DataFrame,
     ``subset``, they drop rows after the variables are evaluated. ``attributes`` are per-row
     vectors (:func:`attribute_values`) of ``weights``, ``offset`` and ``trials``: a row with a
     missing one is dropped, as R drops it; prior weights must be positive and finite.
+
+    For one partition of a larger data set (:mod:`backends.native.partitioned`): ``levels``
+    fixes the levels of categorical fixed-part columns (values in R's order,
+    :func:`~backends.native.model_matrix.factor_values` of the whole data), and
+    ``keep_aliased`` keeps aliased columns, because aliasing is a property of the whole data,
+    judged on its summed cross-products, not of one partition.
     """
+    mf, evaluated, complete = _model_rows(formula, data, factors, complete_in, attributes)
+    try:
+        X, x_names, used_categorical = model_matrix(mf.terms, evaluated, complete,
+                                                    dict(reference or {}), dict(contrasts or {}),
+                                                    levels)
+    except ModelMatrixError as e:
+        raise DesignError(str(e)) from None
+    aliased: list[str] = []
+    if not keep_aliased:
+        X, x_names, aliased = drop_aliased(X, x_names)
+    frame = data.loc[complete]
+    y, response_levels = _response(frame[mf.response], mf.response)
+    blocks = _factor_blocks(mf.random, frame)
+    kept = {role: np.ascontiguousarray(v[complete]) for role, v in (attributes or {}).items()}
+    _check_attributes(kept)
+    return Design(formula=mf, y=y, X=np.ascontiguousarray(X), x_names=x_names, factors=blocks,
+                  row_index=frame.index, nobs_dropped=int((~complete).sum()),
+                  categorical=used_categorical, aliased=aliased,
+                  response_levels=response_levels, **kept)
+
+@dataclass
+class LevelRows:
+    """What one partition says about the levels of the whole data (see
+    :func:`distinct_level_rows`)."""
+
+    distinct: pd.DataFrame     # distinct rows of the level-defining columns, complete rows only
+    categorical: list[str]     # the categorical fixed-part columns among them
+    complete: int
+    dropped: int
+
+
+def distinct_level_rows(formula: str | ModelFormula, data: pd.DataFrame,
+                        factors: list[str] | tuple[str, ...] = (),
+                        complete_in: tuple[str, ...] = ()) -> LevelRows:
+    """The distinct values, among the complete rows, of the columns that define levels:
+    categorical fixed-part columns and the variables of the grouping factors."""
+    mf, _, complete = _model_rows(formula, data, factors, complete_in, None, need_rows=False)
+    categorical = sorted(categorical_columns(mf, data, factors))
+    groups = [v for t in mf.random for v in t.group_factors]
+    cols = list(dict.fromkeys(categorical + groups))
+    return LevelRows(data.loc[complete, cols].drop_duplicates(), categorical,
+                     int(complete.sum()), int((~complete).sum()))
+
+
+def nested_in(inner: np.ndarray, outer: np.ndarray) -> bool:
+    """True when every level of ``inner`` (codes per row) sits inside exactly one level of
+    ``outer``."""
+    pairs = np.unique(np.stack([inner, outer]), axis=1)
+    return np.unique(pairs[0]).size == pairs.shape[1]
+
+
+def _model_rows(formula: str | ModelFormula, data: pd.DataFrame,
+                factors: list[str] | tuple[str, ...], complete_in: tuple[str, ...],
+                attributes: Mapping[str, np.ndarray] | None,
+                need_rows: bool = True) -> tuple[ModelFormula, list, np.ndarray]:
+    """The parsed formula, every model-frame variable evaluated on all rows, and the mask of
+    complete rows (no missing value in any model variable, ``complete_in`` column or model
+    attribute)."""
     mf = parse_formula(formula) if isinstance(formula, str) else formula
     missing = [v for v in sorted(mf.variables() | set(complete_in)) if v not in data.columns]
     if missing:
         raise DesignError(f"column(s) {', '.join(missing)} not in the data")
-    categorical = _categorical_columns(mf, data, factors)
+    categorical = categorical_columns(mf, data, factors)
     try:
         evaluated = [evaluate(v, data, categorical) for v in mf.terms.variables]
     except ModelMatrixError as e:
@@ -211,27 +288,12 @@ def build_design(formula: str | ModelFormula, data: pd.DataFrame,
     incomplete = data[list(dict.fromkeys(other))].isna().any(axis=1).to_numpy(copy=True)
     for ev in evaluated:
         incomplete |= ev.missing()
-    attributes = dict(attributes or {})
-    for v in attributes.values():
+    for v in (attributes or {}).values():
         incomplete |= np.isnan(v)
     complete = ~incomplete
-    dropped = int(incomplete.sum())
-    if not complete.any():
+    if need_rows and not complete.any():
         raise DesignError("no complete rows: every row has a missing value in a model variable")
-    try:
-        X, x_names, used_categorical = model_matrix(mf.terms, evaluated, complete,
-                                                    dict(reference or {}), dict(contrasts or {}))
-    except ModelMatrixError as e:
-        raise DesignError(str(e)) from None
-    X, x_names, aliased = drop_aliased(X, x_names)
-    frame = data.loc[complete]
-    y, levels = _response(frame[mf.response], mf.response)
-    blocks = _factor_blocks(mf.random, frame)
-    kept = {role: np.ascontiguousarray(v[complete]) for role, v in attributes.items()}
-    _check_attributes(kept)
-    return Design(formula=mf, y=y, X=np.ascontiguousarray(X), x_names=x_names, factors=blocks,
-                  row_index=frame.index, nobs_dropped=dropped, categorical=used_categorical,
-                  aliased=aliased, response_levels=levels, **kept)
+    return mf, evaluated, complete
 
 
 def _check_attributes(values: Mapping[str, np.ndarray]) -> None:
@@ -245,7 +307,7 @@ def _check_attributes(values: Mapping[str, np.ndarray]) -> None:
                           "have a weight of 0 or less (drop them with the spec's subset)")
 
 
-def _categorical_columns(mf: ModelFormula, data: pd.DataFrame,
+def categorical_columns(mf: ModelFormula, data: pd.DataFrame,
                          factors: list[str] | tuple[str, ...]) -> set[str]:
     """Fixed-part columns that are factors where they appear bare: declared in the spec, or
     text, categorical or logical in the data (R's ``model.matrix`` codes a logical ``x`` as the

@@ -17,7 +17,7 @@ follow R's ``model.frame`` + ``model.matrix`` so that the numbers and names equa
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,15 +126,24 @@ def _orthogonal_poly(x: np.ndarray, degree: int, label: str) -> np.ndarray:
 
 # ---- step 3: levels ----------------------------------------------------------------------------
 
-def r_factor(s: pd.Series, reference: object | None = None) -> tuple[np.ndarray, list[str]]:
-    """Codes 0..m-1 and labels of ``s`` as an R factor: numeric sort, R's labels, the reference
-    level first; levels that do not occur are dropped, as ``factor()`` does."""
+def factor_values(s: pd.Series) -> list:
+    """The distinct values of ``s`` in R's level order (numeric sort, or the categories' order),
+    levels that do not occur dropped, as ``factor()`` does."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        uniq = [c for c in s.cat.categories if (s == c).any()]
-        values = s.astype(object)
-    else:
-        uniq = sorted(pd.unique(s))
-        values = s
+        return [c for c in s.cat.categories if (s == c).any()]
+    return sorted(pd.unique(s))
+
+
+def r_factor(s: pd.Series, reference: object | None = None,
+             values_in_order: list | None = None) -> tuple[np.ndarray, list[str]]:
+    """Codes 0..m-1 and labels of ``s`` as an R factor: :func:`factor_values`, R's labels, the
+    reference level first.
+
+    ``values_in_order`` fixes the levels instead (from :func:`factor_values` on the whole data),
+    so one partition of a larger data set is coded like the whole even when it lacks a level.
+    """
+    uniq = factor_values(s) if values_in_order is None else list(values_in_order)
+    values = s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
     labels = [level_label(u) for u in uniq]
     if len(set(labels)) != len(labels):
         raise ModelMatrixError(f"levels of {s.name!r} print identically in R: {labels}")
@@ -146,7 +155,10 @@ def r_factor(s: pd.Series, reference: object | None = None) -> tuple[np.ndarray,
         labels = [ref] + [lab for lab in labels if lab != ref]
     position = {lab: i for i, lab in enumerate(labels)}
     mapping = {u: position[level_label(u)] for u in uniq}
-    return values.map(mapping).to_numpy(dtype=np.int64), labels
+    codes = values.map(mapping)
+    if codes.isna().any():
+        raise ModelMatrixError(f"{s.name!r} has values outside its given levels")
+    return codes.to_numpy(dtype=np.int64), labels
 
 
 # ---- step 4: the matrix ------------------------------------------------------------------------
@@ -211,18 +223,21 @@ class _Coded:
 
 
 def model_matrix(terms: FixedTerms, evaluated: list[Evaluated], rows: np.ndarray,
-                 reference: dict[str, object], contrasts: dict[str, str] | None = None
+                 reference: dict[str, object], contrasts: dict[str, str] | None = None,
+                 levels: Mapping[str, list] | None = None
                  ) -> tuple[np.ndarray, list[str], list[str]]:
     """(X, column names, categorical columns) on the complete ``rows`` (a boolean mask);
-    ``contrasts`` maps a factor column to its coding (default treatment)."""
+    ``contrasts`` maps a factor column to its coding (default treatment), ``levels`` fixes
+    categorical columns' levels (see :func:`r_factor`)."""
     coded: list[_Coded] = []
     categorical: list[str] = []
     for ev in evaluated:
         if isinstance(ev, NumericValues):
             coded.append(_Coded(ev.names[0], values=ev.values[rows], names=ev.names))
         else:
-            codes, levels = r_factor(ev.raw[rows], reference.get(ev.column))
-            coded.append(_Coded(ev.label, codes=codes, levels=levels,
+            codes, labels = r_factor(ev.raw[rows], reference.get(ev.column),
+                                     (levels or {}).get(ev.column))
+            coded.append(_Coded(ev.label, codes=codes, levels=labels,
                                 contrasts=(contrasts or {}).get(ev.column, "treatment")))
             categorical.append(ev.column)
     n = int(rows.sum())

@@ -47,6 +47,21 @@ def kept_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
     return kept
 
 
+def kept_columns_from_gram(G: np.ndarray, tol: float = RANK_TOL) -> list[int]:
+    """:func:`kept_columns` for an X known only through ``X'X`` (data summarised partition by
+    partition, :mod:`backends.native.partitioned`).
+
+    The greedy test depends only on the columns' lengths and angles, which ``X'X`` holds; any
+    ``B`` with ``B'B = X'X`` (here from the eigen-decomposition) has the same ones. Going through
+    the Gram matrix squares the condition number, so a residual norm is resolved to about
+    ``sqrt(eps) ~ 1.5e-8`` of its column's norm, still below ``RANK_TOL``: exactly aliased
+    columns are dropped as on the rows; columns within a factor of ~10 of the tolerance may be
+    judged differently.
+    """
+    w, V = np.linalg.eigh(G)
+    return kept_columns(np.sqrt(np.clip(w, 0.0, None))[:, None] * V.T, tol)
+
+
 def drop_aliased(X: np.ndarray, names: list[str], tol: float = RANK_TOL
                  ) -> tuple[np.ndarray, list[str], list[str]]:
     """(X without its aliased columns, the kept names, the dropped names)."""

@@ -20,6 +20,7 @@ from harness.estimator import Estimator
 from harness.results import (Diagnostics, FitResult, Parameter, Provenance, RandomEffect,
                              Statistics, residual_parameters, variance_parameters)
 
+from .design import nested_in
 from .fit import LmmFit
 from .objective import profiled_deviance, sigma_hat
 from .ranef import by_level
@@ -133,6 +134,10 @@ class LmmResult:
 
     @cached_property
     def _fitted(self) -> np.ndarray:
+        if not self.design.has_rows:
+            raise ValueError("fitted values and residuals need the rows, and this fit "
+                             "summarised them partition by partition; compute them per "
+                             "partition from fixef and ranef")
         eta = self.design.X @ self._fit.fact.beta
         if self.design.offset is not None:
             eta = eta + self.design.offset
@@ -179,11 +184,13 @@ class LmmResult:
         factors = self.design.factors
         if len(factors) == 1:
             return vpc[factors[0].name]
+        summary = self.design.summary
         out = {}
-        for f in factors:
+        for i, f in enumerate(factors):
             share = vpc[f.name]
-            for g in factors:
-                if g is not f and _nested_in(f.codes, g.codes):
+            for j, g in enumerate(factors):
+                if j != i and (summary.nested_in(i, j) if summary is not None
+                               else nested_in(f.codes, g.codes)):
                     share += vpc[g.name]
             out[f.name] = share
         return out
@@ -300,9 +307,3 @@ def _factor_variance_rows(group: str, names: list[str], sizes: list[int], sd: np
     rows += [p for p in sd_rows if p.term.startswith("sd__")]
     rows += [p for p in sd_rows if p.term.startswith("var__")]
     return rows + other
-
-
-def _nested_in(inner: np.ndarray, outer: np.ndarray) -> bool:
-    """True when every level of ``inner`` sits inside exactly one level of ``outer``."""
-    pairs = np.unique(np.stack([inner, outer]), axis=1)
-    return np.unique(pairs[0]).size == pairs.shape[1]

@@ -1,7 +1,8 @@
 """The fast path for models with one grouping factor (any number of terms on it).
 
 With one factor, ``Z' Z`` is block-diagonal: level ``j`` contributes ``D_j = Z_j' Z_j`` (``k x k``)
-and ``E_j = Z_j' [X y]``. These, and ``[X y]'[X y]``, are computed once from the n rows; every
+and ``E_j = Z_j' [X y]``. These, and ``[X y]'[X y]``, are computed once from the n rows
+(:class:`~backends.native.crossprod.CrossProducts`, or accumulated partition by partition); every
 evaluation of the objective then works on the ``m`` small blocks only:
 
 ``L_j = chol(T' D_j T + I)``, ``C_j = L_j^{-1} T' E_j``, ``R' R = [X y]'[X y] - sum_j C_j' C_j``.
@@ -14,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from .design import Design
-from .kernels import (batched_backward, batched_forward, group_crossprod, soa_cholesky,
-                      soa_forward, soa_sandwich)
+from .crossprod import CrossProducts
+from .kernels import batched_backward, batched_forward, soa_cholesky, soa_forward, soa_sandwich
 from .objective import Factorization, upper_cholesky
 from .theta import ThetaLayout
 
@@ -34,10 +35,10 @@ class SingleFactorSystem:
         self.layout = layout
         self.k, self.m = f.k, f.m
         self.p = design.p
-        XY = np.column_stack([design.X, design.y])
-        self.D = np.ascontiguousarray(group_crossprod(f.codes, f.m, f.Z, f.Z).transpose(1, 2, 0))
-        self.E = np.ascontiguousarray(group_crossprod(f.codes, f.m, f.Z, XY).transpose(1, 2, 0))
-        self.G = XY.T @ XY
+        stats = CrossProducts.from_design(design)
+        self.D = np.ascontiguousarray(stats.D[0].transpose(1, 2, 0))
+        self.E = np.ascontiguousarray(stats.E[0].transpose(1, 2, 0))
+        self.G = stats.G
         self.logdet_W = design.logdet_W
 
     def factorize(self, theta: np.ndarray, keep: bool = False) -> Factorization:

@@ -12,11 +12,8 @@ from typing import Any
 import pytest
 
 from benchmarks.cases import CASES, data_dir, dataset_path
-from benchmarks.rscript import RModel, run_lme4
+from benchmarks.rscript import TIGHT, RModel, run_lme4
 from tests.conftest import no_data_reason
-
-TIGHT = ('lmerControl(optimizer = "nloptwrap", optCtrl = list(ftol_abs = 1e-14, '
-         'ftol_rel = 1e-15, xtol_abs = 1e-12, xtol_rel = 0, maxeval = 1e5))')
 
 
 @pytest.fixture(scope="session")
