@@ -104,8 +104,9 @@ class Interval:
 
     @property
     def quantity(self) -> str:
-        """Its name among a key's comparable quantities: ``ci:wald/log/z``."""
-        return f"ci:{self.method}/{self.scale}/{self.distribution}"
+        """Its name among a key's comparable quantities: ``ci:wald/log/z`` (the bounds are
+        ``ci:wald/log/z:lower`` and ``...:upper``; see :func:`inference_quantities`)."""
+        return f"{CI_PREFIX}{self.method}/{self.scale}/{self.distribution}"
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,28 @@ class FixedTest:
     statistic: float
     p_value: float
     std_error: float | None = None
+
+
+CI_PREFIX, DF_PREFIX, P_PREFIX = "ci:", "df:", "p:"
+
+
+def inference_quantities(intervals: list[Interval], tests: list[FixedTest]
+                         ) -> dict[ParamKey, dict[str, float]]:
+    """The comparable numbers of a result's intervals and tests, by key and quantity name:
+    ``ci:<method>/<scale>/<distribution>:lower|upper``, ``df:<df_method>`` and
+    ``p:<df_method>`` (a fixed effect's). Different conventions get different names, so the
+    comparison pairs only like with like."""
+    out: dict[ParamKey, dict[str, float]] = {}
+    for iv in intervals:
+        entry = out.setdefault(iv.param_key, {})
+        entry[f"{iv.quantity}:lower"] = iv.lower
+        entry[f"{iv.quantity}:upper"] = iv.upper
+    for t in tests:
+        entry = out.setdefault(ParamKey.fixed(t.term), {})
+        if t.df is not None:
+            entry[f"{DF_PREFIX}{t.df_method}"] = t.df
+        entry[f"{P_PREFIX}{t.df_method}"] = t.p_value
+    return out
 
 
 @dataclass
