@@ -177,7 +177,11 @@ def to_result(spec_id: str, reply: dict[str, Any], plan: RPlan, groups: list[str
     params = parameters(reply, plan, groups)
     diag = diagnostics(reply, plan)
     diag.messages += _strings(_inference(reply).get("note"))
-    return FitResult(spec_id=spec_id, backend="lme4", status="ok", parameters=params,
-                     statistics=statistics(reply, plan, rows_sent),
-                     random_effects=random_effects(reply, groups), diagnostics=diag,
-                     intervals=intervals(reply, params), tests=tests(reply))
+    result = FitResult(spec_id=spec_id, backend="lme4", status="ok", parameters=params,
+                       statistics=statistics(reply, plan, rows_sent),
+                       random_effects=random_effects(reply, groups), diagnostics=diag,
+                       intervals=intervals(reply, params), tests=tests(reply))
+    seconds = _num(_inference(reply).get("seconds"))
+    if seconds is not None:
+        result.timings["inference_r"] = seconds    # confint(Wald) + lmerTest, in R
+    return result

@@ -185,6 +185,7 @@ harness_inference_lmm <- function(fit) {
   # lme4's vcov) and, when lmerTest is installed, its Satterthwaite df and p-values (lmerTest
   # refits nothing: as_lmerModLmerTest adds the deviance function and its Hessian at the fit).
   # Profile intervals are not computed (a profile is many refits; see issue 15's report).
+  t0 <- proc.time()[["elapsed"]]
   ci <- stats::confint(fit, parm = "beta_", method = "Wald", level = 0.95)
   wald <- list(names = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]),
                level = 0.95)
@@ -203,7 +204,8 @@ harness_inference_lmm <- function(fit) {
                    version = as.character(utils::packageVersion("lmerTest")))
     }
   }
-  list(wald = wald, satterthwaite = satt, note = note)
+  list(wald = wald, satterthwaite = satt, note = note,
+       seconds = proc.time()[["elapsed"]] - t0)
 }
 
 harness_extract_clmm <- function(fit) {

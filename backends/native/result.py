@@ -10,6 +10,7 @@ REML criterion for REML fits).
 from __future__ import annotations
 
 import math
+import time
 from functools import cached_property
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 from scipy.linalg import solve_triangular
 
 from harness.estimator import Estimator
-from harness.intervals import wald_intervals
+from harness.intervals import two_sided_p, wald_intervals
 from harness.results import (Diagnostics, FitResult, FixedTest, Parameter, Provenance,
                              RandomEffect, Statistics, residual_parameters, variance_parameters)
 
@@ -242,9 +243,13 @@ class LmmResult:
 
     @property
     def fixed_tests(self) -> list[FixedTest]:
-        """Satterthwaite t tests of the fixed effects (lmerTest's ``summary``); [] where the
-        df cannot be computed (a boundary fit; the result's diagnostics say why)."""
-        return self._satterthwaite[0]
+        """Satterthwaite t tests of the fixed effects (lmerTest's ``summary``; none where the
+        df cannot be computed, a boundary fit: the result's diagnostics say why), and z tests
+        (Stata ``mixed``'s ``P>|z|``) with lme4's SEs."""
+        se = self.std_errors
+        z = [FixedTest(n, "z", None, float(b / se[n]), two_sided_p(float(b / se[n])))
+             for n, b in self.fixef.items()]
+        return self._satterthwaite[0] + z
 
     def _free_theta(self) -> np.ndarray:
         """theta not at its lower bound (a diagonal at 0 is a boundary estimate)."""
@@ -261,7 +266,10 @@ class LmmResult:
             df=self.df, nobs_dropped=self.design.nobs_dropped)
 
     def to_fit_result(self, spec_id: str, provenance: Provenance | None = None) -> FitResult:
+        t0 = time.perf_counter()
         parameters = self.parameters()
+        tests = self.fixed_tests
+        inference_seconds = time.perf_counter() - t0
         diagnostics = self.diagnostics
         cov = self.variance_covariance
         if cov.reason:
@@ -270,8 +278,9 @@ class LmmResult:
                            parameters=parameters, statistics=self.statistics(),
                            random_effects=self.random_effects(), diagnostics=diagnostics,
                            provenance=provenance or Provenance(backend="native"),
-                           timings={"fit_seconds": self._fit.seconds},
-                           intervals=wald_intervals(parameters), tests=self.fixed_tests)
+                           timings={"fit_seconds": self._fit.seconds,
+                                    "inference_seconds": inference_seconds},
+                           intervals=wald_intervals(parameters), tests=tests)
         if self._satterthwaite[1]:
             diagnostics.messages.append(self._satterthwaite[1])
         return result.set_estimator(Estimator(self.method))
