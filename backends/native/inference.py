@@ -19,6 +19,7 @@ in standard errors (:mod:`backends.native.information`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,7 +100,8 @@ def satterthwaite(design: Design, theta: np.ndarray, sigma: float, reml: bool,
     return Satterthwaite(tuple(design.x_names), df, t, p)
 
 
-def _jacobian(fun, x: np.ndarray, idx: np.ndarray, scale: np.ndarray) -> np.ndarray:  # noqa: ANN001
+def _jacobian(fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray, idx: np.ndarray,
+              scale: np.ndarray) -> np.ndarray:
     """``d fun / d x_i`` for ``i`` in ``idx``: central differences at ``h`` and ``h/2``
     standard errors, Richardson-extrapolated (error ``O(h^4)``)."""
     cols = []
