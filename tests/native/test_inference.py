@@ -131,3 +131,23 @@ def test_boundary_variance_has_no_se(course_data):
     assert [t.term for t in r.fixed_tests if t.df_method == "satterthwaite"] == \
         ["(Intercept)", "lrt"]
     assert all(t.df > 0 for t in r.fixed_tests if t.df is not None)
+
+
+def test_evidence_recomputes_a_fits_inference_at_its_estimates(rs_reml):
+    """The flat-inference rule's evidence (native's inference at a side's estimates) gives
+    back native's own df, p-values and intervals at native's own estimates."""
+    from backends.native.evidence import EvidenceModel, estimates_of
+    from backends.native.gaussian_loglik import GaussianLikelihood
+    from harness.estimator import Estimator
+    from harness.results import inference_quantities
+
+    r = rs_reml.to_fit_result("x")
+    ev = EvidenceModel(GaussianLikelihood(rs_reml.design))
+    cov = ev.covariance(estimates_of(r), Estimator("REML"))
+    ses = {**cov.std_errors, **cov.conditional_std_errors}
+    got = ev.inference(estimates_of(r), Estimator("REML"), ses)
+    own = {f"{k}:{q}": v for k, qs in inference_quantities(r.intervals, r.tests).items()
+           for q, v in qs.items()}
+    assert set(own) <= set(got)
+    for name, v in own.items():
+        assert got[name] == pytest.approx(v, rel=1e-6, abs=1e-12), name
