@@ -97,7 +97,8 @@ def unexplained_causes(comp: SpecComparison) -> list[Cause]:
     for c in comp.checks:
         if c.verdict != "unexplained":
             continue
-        name = f"{c.key}{'' if c.quantity == 'estimate' else ' (SE)'}: {c.source_a} vs {c.source_b}"
+        label = {"estimate": "", "std_error": " (SE)"}.get(c.quantity, f" ({c.quantity})")
+        name = f"{c.key}{label}: {c.source_a} vs {c.source_b}"
         found = check_causes(comp, c)
         if not found:
             bare.append(name)

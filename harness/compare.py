@@ -29,7 +29,7 @@ from harness.known_differences import Context, Side, explain
 from harness.postestimation import BlupAgreement, blup_agreement, blups
 from harness.postestimation import statistics as post_statistics
 from harness.references import ReferenceValue, reference_values
-from harness.results import FitResult
+from harness.results import CI_PREFIX, FitResult, inference_quantities
 from harness.spec import Spec
 from harness.tolerances import (Tolerance, digits_of_agreement, family_class, key_class,
                                 singular_groups, tolerance_for)
@@ -123,6 +123,8 @@ def result_values(result: FitResult, spec: Spec, nesting: list[str]
         entry["estimate"] = p.estimate
         if p.std_error is not None:
             entry["std_error"] = p.std_error
+    for key, quantities in inference_quantities(result.intervals, result.tests).items():
+        values.setdefault(key, {}).update(quantities)
     model = spec.model_for(result.backend)
     for name, v in post_statistics(result, model.family, model.resolved_link, nesting).items():
         values.setdefault(ParamKey.stat(name), {})["estimate"] = v
@@ -194,18 +196,23 @@ def _engine_pair(comp: SpecComparison, a: Side, b: Side) -> list[Check]:
         va, vb = by_source.get(a.source), by_source.get(b.source)
         if va is None or vb is None:
             continue
-        for quantity in ("estimate", "std_error"):
-            if quantity not in va or quantity not in vb:
-                continue
+        for quantity in _quantities(va, vb):
             tol = tolerance_for(comp.spec, key, quantity, "engines", model=comp.class_of(key),
                                 se=_se_scale(quantity, va, vb))
             checks.append(_judge(comp, key, quantity, a, b, va[quantity], vb[quantity], tol))
     return checks
 
 
+def _quantities(va: dict[str, float], vb: dict[str, float]) -> list[str]:
+    """The quantities both sides have: estimate and SE first, then intervals, df, p-values."""
+    first = [q for q in ("estimate", "std_error") if q in va and q in vb]
+    return first + sorted(q for q in va if q in vb and q not in first)
+
+
 def _se_scale(quantity: str, *entries: dict[str, float]) -> float | None:
-    """The larger SE of an estimate (for the SE-relative floor of the tolerance policy)."""
-    if quantity != "estimate":
+    """The larger SE of an estimate (for the SE-relative floor of the tolerance policy); an
+    interval's bounds are judged on the same scale."""
+    if quantity != "estimate" and not quantity.startswith(CI_PREFIX):
         return None
     ses = [e["std_error"] for e in entries if e.get("std_error") is not None]
     return max(ses) if ses else None

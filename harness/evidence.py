@@ -109,6 +109,9 @@ class Evidence:
     #: (source, "") -> native's random effects at that side's estimates, keyed
     #: "group/term/level", as that side's software reports them (modes or posterior means)
     ranef_provider: Provider | None = None
+    #: (source, "") -> native's inference at that side's estimates, keyed "<key>:<quantity>"
+    #: (intervals from native's SEs there, z tests, LMM Satterthwaite df and p-values)
+    inference_provider: Provider | None = None
     _cache: dict[tuple[str, str, str], dict[str, float | None]] = field(default_factory=dict)
 
     def bridge(self, model_id: str, estimator: Estimator, quantity: str) -> FitResult | None:
@@ -143,6 +146,9 @@ class Evidence:
 
     def random_effects_at(self, source: Source) -> dict[str, float | None]:
         return self._provided("ranef", str(source), "", self.ranef_provider)
+
+    def inference_at(self, source: Source) -> dict[str, float | None]:
+        return self._provided("inference", str(source), "", self.inference_provider)
 
     def _provided(self, kind: str, a: str, b: str, provider: Provider | None
                   ) -> dict[str, float | None]:
@@ -313,9 +319,17 @@ def build_evidence(spec: Spec, frame: pd.DataFrame, nesting: list[str],
         return {f"{group}/{term}/{level}": value
                 for (group, term, level), (value, _) in modes.items()}
 
+    def inference(source: str, _: str) -> dict[str, float | None]:
+        found = at_point(source)
+        if found is None:
+            return {}
+        src, _, est, estimates, model = found
+        return dict(model.inference(estimates, est, ev.standard_errors_at(src)))
+
     ev.curvature_provider = curvature
     ev.point_se_provider = point_ses
     ev.ranef_provider = random_effects
+    ev.inference_provider = inference
     return ev
 
 

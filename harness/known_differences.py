@@ -481,6 +481,30 @@ def _standard_error_at_point(c: Context) -> Explanation | None:
                        {"native_se_a": na, "native_se_b": nb})
 
 
+def _inference_at_point(c: Context) -> Explanation | None:
+    """Two engines' intervals, df or p-values differ because their estimates do: native,
+    recomputing each side's number from that side's own estimates (its Wald interval from its
+    estimate and native's SE there, its Satterthwaite df at its theta), reproduces both. The
+    estimates' own difference is judged in its own cells."""
+    d = _gaps(c)
+    if d is None:
+        return None
+    name = f"{c.key}:{c.quantity}"
+    na = c.evidence.inference_at(c.a.source).get(name)
+    nb = c.evidence.inference_at(c.b.source).get(name)
+    if na is None or nb is None:
+        return None
+    tol = tolerance_for(c.spec, c.key, c.quantity, "engines", model=c.class_of(c.key))
+    if not (abs(na - c.value_a) <= tol.absolute(na, c.value_a)
+            and abs(nb - c.value_b) <= tol.absolute(nb, c.value_b)):
+        return None
+    rule, words = _depth_words(c, d)
+    return Explanation(rule, f"{words}; native's {c.quantity} recomputed at {c.a.source}'s "
+                       f"estimates is {na:.7g} ({c.a.source} reports {c.value_a:.7g}), at "
+                       f"{c.b.source}'s {nb:.7g} ({c.b.source} reports {c.value_b:.7g}): they "
+                       "differ because the estimates do", {"native_a": na, "native_b": nb})
+
+
 def _finite_difference_hessian(side: Side) -> bool:
     """GLMM SEs from glmer's or clmm's numerical Hessian (the lme4 backend runs both; a refit
     reference names its software, e.g. "R 4.2.2 ordinal clmm")."""
@@ -514,6 +538,13 @@ REGISTRY: tuple[Rule, ...] = (
          "each side does, at each side's estimates, and reproduces both.",
          ("fixed_se", "threshold_se", "variance_se", "correlation_se"),
          "native standard errors at each side's estimates", _standard_error_at_point, "D18"),
+    Rule("flat-inference", "intervals, df and p-values at different optima",
+         "The same estimator stopped at two points; native recomputes each side's interval "
+         "(from its estimate and the SE at its estimates, on the interval's scale), "
+         "Satterthwaite df and p-value at each side's estimates, and reproduces both.",
+         ("interval", "df", "p_value"),
+         "native intervals, df and p-values at each side's estimates", _inference_at_point,
+         "D18"),
 )
 
 BY_ID = {r.id: r for r in REGISTRY}

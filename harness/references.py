@@ -20,6 +20,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from harness.keys import KeyFormatError, ParamKey
+from harness.results import (CI_PREFIX, DF_METHODS, DF_PREFIX, INTERVAL_METHODS,
+                             INTERVAL_SCALES, P_PREFIX)
 from harness.spec import Reference
 
 
@@ -39,7 +41,7 @@ class PrintedNumber:
 class ReferenceValue:
     reference_id: str
     key: ParamKey  # fixed/lrt, ran_pars/school/var__(Intercept), stat/loglik, ...
-    quantity: str  # estimate | std_error
+    quantity: str  # estimate | std_error | ci:<m>/<s>/<d>:lower|upper | df:<m> | p:<m>
     number: PrintedNumber
 
 
@@ -50,7 +52,11 @@ class ReferenceError(ValueError):
 #: ``display:`` values a reference value may state, and what each means
 DISPLAYS = {"exp": "the printout shows exp(estimate) and exp(estimate) x SE (Stata's or, irr, "
                    "eform displays)"}
-_VALUE_FIELDS = {"estimate", "std_error", "display"}
+_VALUE_FIELDS = {"estimate", "std_error", "display", "ci", "ci_lower", "ci_upper", "df",
+                 "p_value", "df_method"}
+#: the printed inference numbers of a value and the fields that state their convention
+_CI_FIELDS = ("ci_lower", "ci_upper")
+_TEST_FIELDS = ("df", "p_value")
 
 
 def parse_printed(raw: Any, where: str) -> PrintedNumber:
@@ -88,17 +94,66 @@ def reference_values(ref: Reference, where: str = "") -> list[ReferenceValue]:
         if isinstance(raw, dict):
             unknown = set(raw) - _VALUE_FIELDS
             if unknown:
-                raise ReferenceError(f"{loc}: unknown key(s) {sorted(unknown)}; use estimate, "
-                                     "std_error and display")
-            numbers = {q: parse_printed(v, loc) for q, v in raw.items() if q != "display"}
+                raise ReferenceError(f"{loc}: unknown key(s) {sorted(unknown)}; use "
+                                     f"{', '.join(sorted(_VALUE_FIELDS))}")
+            numbers = {q: parse_printed(v, loc) for q, v in raw.items()
+                       if q in ("estimate", "std_error")}
             display = raw.get("display")
             if display is not None:
                 numbers = _undisplay(numbers, display, loc)
+            numbers.update(_inference_numbers(raw, pkey, display, loc))
             for quantity, number in numbers.items():
                 out.append(ReferenceValue(ref.id, pkey, quantity, number))
         else:
             out.append(ReferenceValue(ref.id, pkey, "estimate", parse_printed(raw, loc)))
     return out
+
+
+def _inference_numbers(raw: dict[str, Any], key: ParamKey, display: Any, loc: str
+                       ) -> dict[str, PrintedNumber]:
+    """Printed interval bounds, df and p-values, under the quantity names of the comparison
+    (harness/results.py: ``ci:<method>/<scale>/<distribution>:lower``, ``df:<df_method>``,
+    ``p:<df_method>``). The convention must be stated: an interval's ``ci`` (e.g.
+    ``wald/log/z``, Stata's for an sd), a test's ``df_method`` (``satterthwaite``,
+    ``kenward-roger``, ``residual``; ``z`` for a p-value from N(0, 1))."""
+    out: dict[str, PrintedNumber] = {}
+    bounds = [f for f in _CI_FIELDS if f in raw]
+    if bounds or "ci" in raw:
+        if display is not None:
+            raise ReferenceError(f"{loc}: an interval cannot be stated with display: "
+                                 f"{display} (state it on the scale of the key)")
+        if len(bounds) != 2 or "ci" not in raw:
+            raise ReferenceError(f"{loc}: an interval needs ci_lower, ci_upper and ci "
+                                 "(method/scale/distribution, e.g. ci: wald/log/z)")
+        name = _ci_name(raw["ci"], loc)
+        for f in bounds:
+            out[f"{name}:{f.removeprefix('ci_')}"] = parse_printed(raw[f], loc)
+    tests = [f for f in _TEST_FIELDS if f in raw]
+    if tests or "df_method" in raw:
+        method = raw.get("df_method")
+        if method not in DF_METHODS:
+            raise ReferenceError(f"{loc}: df and p_value need df_method, one of "
+                                 f"{', '.join(DF_METHODS)} (not {method!r})")
+        if key.kind != "fixed":
+            raise ReferenceError(f"{loc}: df and p-values are stated for fixed effects only")
+        if "df" in raw and method == "z":
+            raise ReferenceError(f"{loc}: a z test has no df")
+        if "df" in raw:
+            out[f"{DF_PREFIX}{method}"] = parse_printed(raw["df"], loc)
+        if "p_value" in raw:
+            out[f"{P_PREFIX}{method}"] = parse_printed(raw["p_value"], loc)
+    return out
+
+
+def _ci_name(text: Any, loc: str) -> str:
+    parts = str(text).split("/")
+    if len(parts) != 3 or parts[0] not in INTERVAL_METHODS or parts[1] not in INTERVAL_SCALES \
+            or parts[2] not in ("z", "t"):
+        raise ReferenceError(f"{loc}: ci {text!r} must be <method>/<scale>/<distribution> with "
+                             f"method {' or '.join(INTERVAL_METHODS)}, scale "
+                             f"{', '.join(INTERVAL_SCALES)} and distribution z or t "
+                             "(e.g. wald/log/z)")
+    return f"{CI_PREFIX}{text}"
 
 
 def _undisplay(numbers: dict[str, PrintedNumber], display: Any, loc: str

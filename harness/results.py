@@ -4,8 +4,14 @@ Other tools read the JSON form of this (``mlm-harness fit --json``, the per-spec
 report), so the top-level keys and the record keys are a contract: ``parameters`` (records with
 ``effect``, ``group``, ``term``, ``estimate``, ``std_error``), ``statistics`` (``nobs``,
 ``ngroups``, ``loglik``, ``reml_criterion``, ``deviance``, ``aic``, ``bic``, ``df``),
-``random_effects``, ``diagnostics``, ``provenance``, ``timings`` and ``estimator`` (the typed
-record of harness/estimator.py; ``provenance.method`` is its label). Add keys; never rename them.
+``random_effects``, ``diagnostics``, ``provenance``, ``timings``, ``estimator`` (the typed
+record of harness/estimator.py; ``provenance.method`` is its label), ``intervals`` (confidence
+intervals, :class:`Interval`) and ``tests`` (fixed-effect tests with their denominator df,
+:class:`FixedTest`). Add keys; never rename them.
+
+A ``std_error`` of a ``ran_pars`` row is on that row's own scale (the SE of ``var__x`` is the SE
+of the variance, of ``sd__x`` the SE of the sd); SEs on Stata's log-sd and atanh scales are
+carried by the intervals formed on those scales (``Interval.std_error``).
 
 Parameter naming follows broom.mixed: ``effect`` is ``fixed`` or ``ran_pars``; random-effect
 variance parameters are named ``sd__(Intercept)``, ``cor__(Intercept).lrt``, ``var__lrt``,
@@ -60,6 +66,84 @@ class RandomEffect:
     term: str
     estimate: float
     std_error: float | None = None
+
+
+IntervalMethod = Literal["wald", "profile"]
+#: the scale a Wald interval is formed on: the key's own (``natural``), ``log`` (log sd, and
+#: so log variance: Stata's ``lns``) or ``atanh`` (a correlation: Stata's ``atr``)
+IntervalScale = Literal["natural", "log", "atanh"]
+INTERVAL_METHODS = ("wald", "profile")
+INTERVAL_SCALES = ("natural", "log", "atanh")
+DF_METHODS = ("satterthwaite", "kenward-roger", "residual", "z")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One confidence interval of a canonical key, in that key's units.
+
+    ``method`` is ``wald`` or ``profile``; a Wald interval is ``estimate +/- q * std_error`` on
+    ``scale`` (``natural``: the key's own; ``log``: log sd or log variance; ``atanh``: Fisher's
+    z of a correlation), mapped back to the key's units. ``std_error`` is the SE on that scale
+    (None for a profile interval) and ``distribution`` the reference of ``q`` (``z``, or ``t``
+    with ``df``). Different (method, scale, distribution) are different quantities.
+    """
+
+    key: str
+    method: IntervalMethod
+    scale: IntervalScale
+    level: float
+    lower: float
+    upper: float
+    std_error: float | None = None
+    distribution: str = "z"
+    df: float | None = None
+
+    @property
+    def param_key(self) -> ParamKey:
+        return ParamKey.parse(self.key)
+
+    @property
+    def quantity(self) -> str:
+        """Its name among a key's comparable quantities: ``ci:wald/log/z`` (the bounds are
+        ``ci:wald/log/z:lower`` and ``...:upper``; see :func:`inference_quantities`)."""
+        return f"{CI_PREFIX}{self.method}/{self.scale}/{self.distribution}"
+
+
+@dataclass(frozen=True)
+class FixedTest:
+    """A test of one fixed effect against 0: ``statistic = estimate / std_error`` with the
+    reference distribution t(``df``) for ``df_method`` satterthwaite / kenward-roger / residual,
+    or N(0, 1) for ``z`` (``df`` None). ``std_error`` is the one the test uses (for
+    Kenward-Roger the adjusted one)."""
+
+    term: str
+    df_method: str
+    df: float | None
+    statistic: float
+    p_value: float
+    std_error: float | None = None
+
+
+CI_PREFIX, DF_PREFIX, P_PREFIX = "ci:", "df:", "p:"
+
+
+def inference_quantities(intervals: list[Interval], tests: list[FixedTest]
+                         ) -> dict[ParamKey, dict[str, float]]:
+    """The comparable numbers of a result's intervals and tests, by key and quantity name:
+    ``ci:<method>/<scale>/<distribution>:lower|upper``, ``df:<df_method>`` and
+    ``p:<df_method>`` (a fixed effect's). Different conventions get different names, so the
+    comparison pairs only like with like."""
+    out: dict[ParamKey, dict[str, float]] = {}
+    for iv in intervals:
+        entry = out.setdefault(iv.param_key, {})
+        entry[f"{iv.quantity}:lower"] = iv.lower
+        entry[f"{iv.quantity}:upper"] = iv.upper
+    for t in tests:
+        entry = out.setdefault(ParamKey.fixed(t.term), {})
+        if t.df is not None:
+            entry[f"{DF_PREFIX}{t.df_method}"] = t.df
+        entry[f"{P_PREFIX}{t.df_method}"] = t.p_value
+    return out
 
 
 @dataclass
@@ -120,6 +204,8 @@ class FitResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: what was estimated (harness/estimator.py); ``provenance.method`` is its label
     estimator: Estimator | None = None
+    intervals: list[Interval] = field(default_factory=list)
+    tests: list[FixedTest] = field(default_factory=list)
 
     def set_estimator(self, estimator: Estimator) -> "FitResult":
         """Record what was estimated; the label users see is derived from it."""
@@ -164,6 +250,8 @@ class FitResult:
             provenance=Provenance(**d.get("provenance", {})),
             timings=dict(d.get("timings", {})),
             estimator=Estimator.from_dict(d["estimator"]) if d.get("estimator") else None,
+            intervals=[Interval(**i) for i in d.get("intervals", [])],
+            tests=[FixedTest(**t) for t in d.get("tests", [])],
         )
 
     @classmethod
@@ -229,15 +317,44 @@ def result_problems(d: Any) -> list[str]:
             elif v is not None and not _finite(v):
                 problems.append(f"statistics.{k} {v!r} is not a finite number or null")
     for key, kind in (("diagnostics", dict), ("provenance", dict), ("timings", dict),
-                      ("random_effects", list)):
+                      ("random_effects", list), ("intervals", list), ("tests", list)):
         if not isinstance(d.get(key, kind()), kind):
             problems.append(f"{key} is not a JSON {'object' if kind is dict else 'array'}")
+    problems += _inference_problems(d)
     if problems:
         return problems
     try:
         FitResult.from_dict(d)
     except (KeyError, TypeError, ValueError) as e:
         problems.append(f"does not match the result format: {type(e).__name__}: {e}")
+    return problems
+
+
+def _inference_problems(d: dict[str, Any]) -> list[str]:
+    """Intervals with unknown methods/scales or bounds that are not finite and ordered, tests
+    with an unknown df method or a p-value outside [0, 1]."""
+    problems = []
+    intervals = d.get("intervals", [])
+    for i, iv in enumerate(intervals if isinstance(intervals, list) else []):
+        if not isinstance(iv, dict):
+            problems.append(f"intervals[{i}] is not an object")
+            continue
+        name = f"intervals[{i}] ({iv.get('key')})"
+        if iv.get("method") not in INTERVAL_METHODS or iv.get("scale") not in INTERVAL_SCALES:
+            problems.append(f"{name}: method {iv.get('method')!r} / scale {iv.get('scale')!r} "
+                            f"is not one of {INTERVAL_METHODS} / {INTERVAL_SCALES}")
+        lo, hi = iv.get("lower"), iv.get("upper")
+        if not (_finite(lo) and _finite(hi) and lo <= hi):
+            problems.append(f"{name}: bounds {lo!r}, {hi!r} are not finite with lower <= upper")
+    tests = d.get("tests", [])
+    for i, t in enumerate(tests if isinstance(tests, list) else []):
+        if not isinstance(t, dict):
+            problems.append(f"tests[{i}] is not an object")
+            continue
+        p = t.get("p_value")
+        if t.get("df_method") not in DF_METHODS or not (_finite(p) and 0 <= p <= 1):
+            problems.append(f"tests[{i}] ({t.get('term')}): df_method {t.get('df_method')!r} "
+                            f"must be one of {DF_METHODS} and p_value {p!r} in [0, 1]")
     return problems
 
 

@@ -5,7 +5,10 @@ fixed effects (thresholds for ordinal models), the random-effect standard deviat
 correlations, each estimate with its standard error in brackets on the line below, and below a
 rule the fit statistics (observations, groups, log-likelihood, AIC, BIC) and the estimator. A
 variance or covariance row appears where a reference printed that scale (Stata's default
-display), so every printed number has its row. The last column is the row's verdict.
+display), so every printed number has its row. Below an estimate's SE come its confidence
+interval ``[lower, upper]`` on each convention a reference printed (``wald/log/z``: Stata's
+sd intervals), and under a fixed effect its denominator df per df method any engine reports
+(Satterthwaite from lmerTest and native). The last column is the row's verdict.
 
 The same table is the report's "side by side" section and what ``to_markdown()``,
 ``to_latex()``, ``to_csv()`` and ``to_html()`` of the Python API (harness/api.py) return.
@@ -18,6 +21,7 @@ from collections.abc import Iterable
 from harness.compare import Check, SpecComparison
 from harness.keys import ParamKey, Source
 from harness.labels import table_label
+from harness.results import CI_PREFIX, DF_PREFIX
 from harness.tables import Row, Table, format_value
 
 PARAMETER_KINDS = ("fixed", "threshold", "ran_pars")
@@ -93,6 +97,16 @@ def side_by_side(comp: SpecComparison, digits: int = 3, verdicts: bool = True) -
         if any(v is not None for v in se):
             rows.append(Row(("", *(f"({v})" if v is not None else "" for v in se),
                              *(("",) if verdicts else ())), "se"))
+        for name in _printed_intervals(comp, key, refs):
+            lo = [cell(s, key, f"{name}:lower") for s in sources]
+            hi = [cell(s, key, f"{name}:upper") for s in sources]
+            rows.append(Row((f"  {name.removeprefix(CI_PREFIX)} CI",
+                             *(f"[{a}, {b}]" if a is not None and b is not None else ""
+                               for a, b in zip(lo, hi)), *(("",) if verdicts else ())), "se"))
+        for q in _df_quantities(comp, key, sources):
+            dfs = [cell(s, key, q) for s in sources]
+            rows.append(Row((f"  df ({q.removeprefix(DF_PREFIX)})", *(v or "" for v in dfs),
+                             *(("",) if verdicts else ())), "se"))
     stats = [ParamKey.stat(n) for n in STAT_ROWS[:1]]
     stats += sorted((k for k in comp.values if k.kind == "stat" and k.name.startswith("ngroups/")),
                     key=ParamKey.sort_key)
@@ -115,6 +129,19 @@ def side_by_side(comp: SpecComparison, digits: int = 3, verdicts: bool = True) -
         notes.append("verdict: the worst of the row's comparisons (agree, explained, "
                      "unexplained); tolerances and evidence in the HTML report.")
     return Table(header=header, rows=rows, title=comp.spec.title, notes=notes)
+
+
+def _printed_intervals(comp: SpecComparison, key: ParamKey, refs: list[Source]) -> list[str]:
+    """The interval conventions (``ci:wald/log/z``) a reference printed for ``key``."""
+    names = {q.rsplit(":", 1)[0] for src in refs for q in comp.values.get(key, {}).get(src, {})
+             if q.startswith(CI_PREFIX)}
+    return sorted(names)
+
+
+def _df_quantities(comp: SpecComparison, key: ParamKey, sources: list[Source]) -> list[str]:
+    """The df methods (``df:satterthwaite``) any shown source has for ``key``."""
+    return sorted({q for src in sources for q in comp.values.get(key, {}).get(src, {})
+                   if q.startswith(DF_PREFIX)})
 
 
 def printed_decimals(comp: SpecComparison) -> dict[tuple[Source, ParamKey, str], int]:

@@ -257,7 +257,9 @@ class Reference(Strict):
     ``ran_pars/<group>/<term>`` (e.g. ``ran_pars/school/var__(Intercept)``,
     ``ran_pars/Residual/sd__Observation``), ``threshold/<k>`` or ``stat/<name>`` (``loglik``,
     ``nobs``, ``icc``...). A value is the printed text (quote it to keep trailing zeros) or
-    ``{estimate: ..., std_error: ...}``. The printed precision sets the default tolerance: half a
+    ``{estimate: ..., std_error: ...}``, optionally with a printed interval (``ci_lower``,
+    ``ci_upper`` and its convention ``ci: wald/log/z``) and test (``df``, ``p_value``,
+    ``df_method``; harness/references.py). The printed precision sets the default tolerance: half a
     unit in the last printed digit. Every key is checked against the parameters the model will
     have before anything is fitted (harness/model_keys.py): a key that cannot exist is an error.
 

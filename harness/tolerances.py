@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass
 
 from harness.keys import ParamKey
+from harness.results import CI_PREFIX, DF_PREFIX, P_PREFIX
 from harness.spec import Spec
 
 # ---- quantity and model classes ------------------------------------------------------------
@@ -52,6 +53,9 @@ QUANTITY_CLASSES = {
     "count": "n, number of groups, parameter count",
     "blup": "BLUP / conditional mode of a random effect",
     "blup_se": "SE of a BLUP (conditional SD)",
+    "interval": "a bound of a confidence interval (one method, scale and reference distribution)",
+    "df": "denominator df of a fixed-effect test (one df method)",
+    "p_value": "p-value of a fixed-effect test (one df method)",
 }
 
 MODEL_CLASSES = ("LMM", "GLMM", "near-singular")
@@ -67,7 +71,11 @@ _COUNT_STATS = {"nobs", "df"}
 
 
 def quantity_class(key: ParamKey, quantity: str = "estimate") -> str:
-    """The class of a canonical key (``fixed/lrt``, ``ran_pars/g/cor__a.b``, ``stat/loglik``)."""
+    """The class of a canonical key (``fixed/lrt``, ``ran_pars/g/cor__a.b``, ``stat/loglik``)
+    and quantity (``estimate``, ``std_error``, an interval bound, a df, a p-value)."""
+    for prefix, qclass in ((CI_PREFIX, "interval"), (DF_PREFIX, "df"), (P_PREFIX, "p_value")):
+        if quantity.startswith(prefix):
+            return qclass
     se = "_se" if quantity == "std_error" else ""
     if key.kind in ("fixed", "threshold"):
         return key.kind + se
@@ -124,6 +132,18 @@ POLICY: tuple[Default, ...] = (
     Default("engines", "LMM", "blup", 1e-4, 1e-5,
             "BLUPs are linear in the data given theta: they inherit the variance tolerance"),
     Default("engines", "*", "blup_se", 1e-3, 1e-6, "conditional SDs, as variance-parameter SEs"),
+    Default("engines", "*", "interval", 1e-3, 1e-8,
+            "a bound is estimate +/- q x SE on a stated scale: it inherits the SE tolerance "
+            "(1e-3 for variance-parameter SEs), with a floor of 1e-3 x the estimate's SE so a "
+            "bound near 0 is judged on the scale of its uncertainty"),
+    Default("engines", "*", "df", 1e-3, 1e-6,
+            "Satterthwaite/Kenward-Roger df are functions of second derivatives at theta: "
+            "measured up to 6.4e-4 relative between native and lme4's default stopping point "
+            "(GCSE mlm2a REML, fixed/lrt 56.454 vs 56.490), 7e-7 at a tight lme4 optimum"),
+    Default("engines", "*", "p_value", 0.0, 1e-4,
+            "a p-value is read against thresholds such as 0.05: absolute 1e-4 (df within 1e-3 "
+            "and t within the SE tolerance move p far less); tiny p-values are judged by their "
+            "df and t"),
     # -- two live engines, same estimator, GLMMs ----------------------------------------------
     Default("engines", "GLMM", "fixed", 1e-4, 1e-6,
             "the Laplace/quadrature objective is itself computed by an inner optimisation (the "
@@ -161,7 +181,7 @@ POLICY: tuple[Default, ...] = (
 
 # Estimates whose absolute floor scales with their SE (relative tolerance x SE): a difference of
 # 1e-5 standard errors is irrelevant whatever the size of the estimate.
-SE_SCALED = ("fixed", "threshold")
+SE_SCALED = ("fixed", "threshold", "interval")
 
 _FALLBACK = Default("*", "*", "*", 1e-4, 1e-7, "no specific default: generic relative 1e-4")
 

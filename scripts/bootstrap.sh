@@ -24,6 +24,14 @@ fi
 if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(mlmRev)' >/dev/null 2>&1; then
   missing+=(r-cran-mlmrev)
 fi
+# lmerTest (Satterthwaite df and p-values) and pbkrtest (Kenward-Roger): the lme4 backend's
+# fixed-effect tests (issue 15; backends/lme4/extract.R)
+if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(lmerTest)' >/dev/null 2>&1; then
+  missing+=(r-cran-lmertest)
+fi
+if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(pbkrtest)' >/dev/null 2>&1; then
+  missing+=(r-cran-pbkrtest)
+fi
 if [ "${MLM_HARNESS_NO_BROWSER:-0}" != "1" ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)

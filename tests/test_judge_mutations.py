@@ -3,8 +3,9 @@
 Real native and lme4 fits of one course model per model class are judged once as they are (no
 unexplained cell), then again after one number of one engine's result is changed — a fixed
 effect by half a standard error, a standard error by 5 %, an sd by 5 %, a correlation by 0.05,
-the log-likelihood by 1e-2, two coefficients swapped, and every quantity by ten times its cell's
-tolerance. Every check that the change moves beyond its tolerance must come out
+the log-likelihood by 1e-2, two coefficients swapped, a Wald interval's bound by half a standard
+error, a Satterthwaite df by 10 % and its p-value by 0.01, and every quantity (interval bounds,
+df and p-values included) by ten times its cell's tolerance. Every check that the change moves beyond its tolerance must come out
 ``unexplained``; a change of a third of the tolerance must leave the check ``agree``.
 
 The evidence (harness/evidence.py) is recomputed from the changed results, as the runner would,
@@ -30,7 +31,7 @@ import pytest
 from harness.compare import compare_spec
 from harness.evidence import build_evidence
 from harness.keys import ParamKey, Source
-from harness.results import FitResult, Parameter
+from harness.results import CI_PREFIX, DF_PREFIX, P_PREFIX, FitResult, Parameter
 from harness.runner import RunOptions, run_specs
 from harness.options import NativeOptions
 from harness.spec import NativeSettings, Spec, load_specs
@@ -101,6 +102,25 @@ def with_parameter(r: FitResult, key: ParamKey, quantity: str, value: float) -> 
     return out
 
 
+def with_quantity(r: FitResult, key: ParamKey, quantity: str, value: float) -> FitResult:
+    """``quantity`` of ``key`` set to ``value``: a parameter's estimate or SE, an interval's
+    bound (``ci:wald/natural/z:lower``), a test's df or p-value (``df:satterthwaite``)."""
+    if quantity in ("estimate", "std_error"):
+        return with_parameter(r, key, quantity, value)
+    out = copy.deepcopy(r)
+    if quantity.startswith(CI_PREFIX):
+        name, bound = quantity.rsplit(":", 1)
+        out.intervals = [replace(iv, **{bound: value})
+                         if iv.param_key == key and iv.quantity == name else iv
+                         for iv in out.intervals]
+        return out
+    field, method = quantity.split(":", 1)
+    attr = {DF_PREFIX: "df", P_PREFIX: "p_value"}[field + ":"]
+    out.tests = [replace(t, **{attr: value}) if t.term == key.name and t.df_method == method
+                 else t for t in out.tests]
+    return out
+
+
 def with_loglik(r: FitResult, value: float) -> FitResult:
     out = copy.deepcopy(r)
     out.statistics.loglik = value
@@ -161,9 +181,32 @@ def large_mutations(run) -> list[Mutation]:
             out.append(Mutation("correlation + 0.05", backend, cor.param_key, "estimate",
                                 lambda r, p=cor: with_parameter(r, p.param_key, "estimate",
                                                                 p.estimate + 0.05)))
+        out += inference_mutations(r, backend)
         if r.statistics.loglik is not None:
             out.append(Mutation("loglik + 0.01", backend, ParamKey.stat("loglik"), "estimate",
                                 lambda r: with_loglik(r, r.statistics.loglik + 0.01)))
+    return out
+
+
+def inference_mutations(r: FitResult, backend: str) -> list[Mutation]:
+    """An interval's upper bound + 0.5 SE, a Satterthwaite df x 1.1 and its p-value + 0.01."""
+    out = []
+    iv = next((i for i in r.intervals if i.std_error), None)
+    if iv is not None:
+        q = f"{iv.quantity}:upper"
+        out.append(Mutation("interval upper bound + 0.5 SE", backend, iv.param_key, q,
+                            lambda r, iv=iv, q=q: with_quantity(
+                                r, iv.param_key, q, iv.upper + 0.5 * iv.std_error)))
+    t = next((t for t in r.tests if t.df is not None), None)
+    if t is not None:
+        key = ParamKey.fixed(t.term)
+        out.append(Mutation("df x 1.1", backend, key, f"{DF_PREFIX}{t.df_method}",
+                            lambda r, t=t, key=key: with_quantity(
+                                r, key, f"{DF_PREFIX}{t.df_method}", t.df * 1.1)))
+        p = min(t.p_value + 0.01, 1.0) if t.p_value < 0.99 else t.p_value - 0.01
+        out.append(Mutation("p-value +/- 0.01", backend, key, f"{P_PREFIX}{t.df_method}",
+                            lambda r, p=p, t=t, key=key: with_quantity(
+                                r, key, f"{P_PREFIX}{t.df_method}", p)))
     return out
 
 
@@ -187,10 +230,12 @@ def tolerance_mutations(run, label: str, factor: float) -> list[Mutation]:
             value = mine + step
             if c.key.kind == "ran_pars" and c.key.scale in ("sd", "var") and value <= 0:
                 continue
+            if c.quantity.startswith(P_PREFIX) and not 0 <= value <= 1:
+                continue
             if c.key == ParamKey.stat("loglik"):
                 fn = (lambda r, v=value: with_loglik(r, v))
             else:
-                fn = (lambda r, k=c.key, q=c.quantity, v=value: with_parameter(r, k, q, v))
+                fn = (lambda r, k=c.key, q=c.quantity, v=value: with_quantity(r, k, q, v))
             out.append(Mutation(f"{c.key}:{c.quantity} {factor:g} x tolerance", backend,
                                 c.key, c.quantity, fn))
     return out

@@ -14,8 +14,9 @@ import re
 from typing import Any
 
 from backends.lme4.translate import RPlan
-from harness.results import (Diagnostics, FitResult, Parameter, RandomEffect, Statistics,
-                             residual_parameters, variance_parameters)
+from harness.keys import ParamKey
+from harness.results import (Diagnostics, FitResult, FixedTest, Interval, Parameter,
+                             RandomEffect, Statistics, residual_parameters, variance_parameters)
 
 
 def _one(value: Any) -> Any:
@@ -141,11 +142,46 @@ def diagnostics(reply: dict[str, Any], plan: RPlan) -> Diagnostics:
                        evaluations=_int(reply.get("evaluations")), messages=messages + notes)
 
 
+def _inference(reply: dict[str, Any]) -> dict[str, Any]:
+    return reply.get("inference") or {}
+
+
+def intervals(reply: dict[str, Any], fixed: list[Parameter]) -> list[Interval]:
+    """``confint(fit, method = "Wald")`` of the fixed effects: z intervals on the natural
+    scale (lme4 gives NA for the variance parameters with this method). The SE is the one of
+    the matching fixed-effect row."""
+    wald = _inference(reply).get("wald")
+    if not wald:
+        return []
+    se = {p.term: p.std_error for p in fixed if p.effect == "fixed"}
+    level = _num(wald.get("level")) or 0.95
+    return [Interval(str(ParamKey.fixed(str(n))), "wald", "natural", level, float(lo), float(hi),
+                     se.get(str(n)))
+            for n, lo, hi in zip(_strings(wald["names"]), wald["lower"], wald["upper"])
+            if _finite(lo) is not None and _finite(hi) is not None]
+
+
+def tests(reply: dict[str, Any]) -> list[FixedTest]:
+    """lmerTest's Satterthwaite t tests (``summary(as_lmerModLmerTest(fit))``)."""
+    satt = _inference(reply).get("satterthwaite")
+    if not satt:
+        return []
+    return [FixedTest(str(n), "satterthwaite", float(df), float(t), float(p))
+            for n, df, t, p in zip(_strings(satt["names"]), satt["df"], satt["statistic"],
+                                   satt["p_value"])]
+
+
 def to_result(spec_id: str, reply: dict[str, Any], plan: RPlan, groups: list[str],
               rows_sent: int) -> FitResult:
     """The canonical result of a successful fit (provenance and timings are set by the caller)."""
-    return FitResult(spec_id=spec_id, backend="lme4", status="ok",
-                     parameters=parameters(reply, plan, groups),
-                     statistics=statistics(reply, plan, rows_sent),
-                     random_effects=random_effects(reply, groups),
-                     diagnostics=diagnostics(reply, plan))
+    params = parameters(reply, plan, groups)
+    diag = diagnostics(reply, plan)
+    diag.messages += _strings(_inference(reply).get("note"))
+    result = FitResult(spec_id=spec_id, backend="lme4", status="ok", parameters=params,
+                       statistics=statistics(reply, plan, rows_sent),
+                       random_effects=random_effects(reply, groups), diagnostics=diag,
+                       intervals=intervals(reply, params), tests=tests(reply))
+    seconds = _num(_inference(reply).get("seconds"))
+    if seconds is not None:
+        result.timings["inference_r"] = seconds    # confint(Wald) + lmerTest, in R
+    return result

@@ -175,8 +175,37 @@ harness_extract_mermod <- function(fit) {
     optimizer_message = if (is.null(oi$message)) character() else as.character(oi$message),
     optimizer_warnings = as.character(unlist(oi$warnings)),
     max_grad_check = scaled,
-    max_grad_raw = if (is.null(grad)) NA_real_ else max(abs(grad))
+    max_grad_raw = if (is.null(grad)) NA_real_ else max(abs(grad)),
+    inference = if (lme4::isLMM(fit)) harness_inference_lmm(fit) else NULL
   )
+}
+
+harness_inference_lmm <- function(fit) {
+  # What R users read for inference on an LMM's fixed effects: confint(method = "Wald") (z, at
+  # lme4's vcov) and, when lmerTest is installed, its Satterthwaite df and p-values (lmerTest
+  # refits nothing: as_lmerModLmerTest adds the deviance function and its Hessian at the fit).
+  # Profile intervals are not computed (a profile is many refits; see issue 15's report).
+  t0 <- proc.time()[["elapsed"]]
+  ci <- stats::confint(fit, parm = "beta_", method = "Wald", level = 0.95)
+  wald <- list(names = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]),
+               level = 0.95)
+  satt <- NULL
+  note <- NULL
+  if (!requireNamespace("lmerTest", quietly = TRUE)) {
+    note <- "lmerTest is not installed: no Satterthwaite df (scripts/bootstrap.sh installs it)"
+  } else {
+    co <- tryCatch(summary(lmerTest::as_lmerModLmerTest(fit), ddf = "Satterthwaite")$coefficients,
+                   error = function(e) e)
+    if (inherits(co, "error")) {
+      note <- paste("lmerTest could not compute Satterthwaite df:", conditionMessage(co))
+    } else {
+      satt <- list(names = rownames(co), df = unname(co[, "df"]),
+                   statistic = unname(co[, "t value"]), p_value = unname(co[, "Pr(>|t|)"]),
+                   version = as.character(utils::packageVersion("lmerTest")))
+    }
+  }
+  list(wald = wald, satterthwaite = satt, note = note,
+       seconds = proc.time()[["elapsed"]] - t0)
 }
 
 harness_extract_clmm <- function(fit) {

@@ -132,6 +132,14 @@ def _information_fields(likelihood: PointLikelihood, point: Point, estimator: Es
     out = dict(loglik=value, evaluations=curv.evaluations,
                gradient={k: float(g * curv.scales[i]) for k, g, i in
                          zip(free_keys, curv.score, np.flatnonzero(base.free))})
+    if not np.all(np.isfinite(H)):
+        # a step of the finite differences left the parameter space (a variance at its
+        # boundary): no quadratic approximation to invert
+        why = ("the observed information could not be computed here: the log-likelihood is "
+               "not finite within a few standard errors of this point (a boundary?)")
+        all_keys = layout.all_keys()
+        return dict(out, reason=why, matrix=None, std_errors={k: None for k in all_keys},
+                    reasons={k: why for k in all_keys})
     smallest = float(np.linalg.eigvalsh(H).min()) if H.size else math.inf
     out["smallest_eigenvalue"] = smallest if H.size else None
     if not smallest > 0:

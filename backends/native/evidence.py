@@ -43,11 +43,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from harness.attributes import ModelAttributes
 from harness.estimator import Estimator
-from harness.results import FitResult
+from harness.intervals import two_sided_p, wald_intervals
+from harness.keys import ParamKey
+from harness.results import FitResult, FixedTest, Parameter, inference_quantities
 from harness.spec import Model
 
 from .canonical import ParameterError, ParameterLayout, Reading
@@ -56,6 +59,7 @@ from .design import DesignError, build_design
 from .gaussian_loglik import GaussianLikelihood
 from .glm_loglik import GlmLikelihood
 from .glmm.evidence import GlmmLikelihood
+from .inference import satterthwaite
 from .likelihood import (EvaluationError, EvidenceUnavailable, Path, PointLikelihood,
                          RandomEffects)
 
@@ -184,6 +188,42 @@ class EvidenceModel:
         return parameter_covariance(self.likelihood, reading.point, estimator, path,
                                     missing=reading.missing, unused=reading.unused,
                                     reason=reason)
+
+    # ---- inference at a point ------------------------------------------------------------
+    def inference(self, estimates: Mapping[str, float], estimator: Estimator,
+                  std_errors: Mapping[str, float | None]) -> dict[str, float]:
+        """What an engine at ``estimates`` reports as inference, computed by native: z Wald
+        intervals on every scale from the given ``std_errors`` (the SEs native computes at
+        these estimates the way the engine does), z tests, and for LMMs fitted by ML/REML the
+        Satterthwaite df and p-values at the point's theta and sigma. Keyed
+        ``<key>:<quantity>`` (``fixed/lrt:df:satterthwaite``, harness/results.py); {} where
+        the estimates are not a point of this model."""
+        reading, reason = self._read(estimates, estimator, True)
+        if reason is not None or reading.point is None:
+            return {}
+        params = []
+        for text, value in estimates.items():
+            se = std_errors.get(text)
+            key = ParamKey.parse(text)
+            if se is None or key.kind not in ("fixed", "ran_pars"):
+                continue
+            params.append(Parameter(key.kind, key.group, key.name, float(value), float(se)))
+        tests = [FixedTest(p.term, "z", None, p.estimate / p.std_error,
+                           two_sided_p(p.estimate / p.std_error))
+                 for p in params if p.effect == "fixed" and p.std_error]
+        lik = self.likelihood
+        if isinstance(lik, GaussianLikelihood) and lik.design.factors and \
+                estimator.criterion in ("ML", "REML"):
+            theta = lik.theta(reading.point)
+            free = ~(lik.theta_layout.diagonal_mask() & (theta <= 0.0))
+            try:
+                tests += satterthwaite(lik.design, theta, float(reading.point.sigma),
+                                       estimator.criterion == "REML", free).tests()
+            except (ValueError, np.linalg.LinAlgError):
+                pass      # a boundary point: no Satterthwaite df, so nothing to explain with
+        return {f"{key}:{q}": v for key, qs in
+                inference_quantities(wald_intervals(params), tests).items()
+                for q, v in qs.items()}
 
     # ---- the random effects at a point ---------------------------------------------------
     def conditional_modes(self, estimates: Mapping[str, float], estimator: Estimator,

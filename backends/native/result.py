@@ -10,6 +10,7 @@ REML criterion for REML fits).
 from __future__ import annotations
 
 import math
+import time
 from functools import cached_property
 
 import numpy as np
@@ -17,11 +18,14 @@ import pandas as pd
 from scipy.linalg import solve_triangular
 
 from harness.estimator import Estimator
-from harness.results import (Diagnostics, FitResult, Parameter, Provenance, RandomEffect,
-                             Statistics, residual_parameters, variance_parameters)
+from harness.intervals import two_sided_p, wald_intervals
+from harness.results import (Diagnostics, FitResult, FixedTest, Parameter, Provenance,
+                             RandomEffect, Statistics, residual_parameters, variance_parameters)
 
+from .covariance import ParameterCovariance
 from .design import nested_in
 from .fit import LmmFit
+from .inference import satterthwaite, variance_covariance
 from .objective import profiled_deviance, sigma_hat
 from .ranef import by_level
 from .ranef import rows as ranef_rows
@@ -212,7 +216,7 @@ class LmmResult:
                 f"(smallest eigenvalue {fit.checks.hessian_min_eigenvalue})",
                 f"theta: {dict(zip(self.theta_names, np.round(self.theta, 10).tolist()))}"])
 
-    def parameters(self) -> list[Parameter]:
+    def _point_parameters(self) -> list[Parameter]:
         se = self.std_errors
         rows = [Parameter("fixed", None, name, float(v), float(se[name]))
                 for name, v in self.fixef.items()]
@@ -221,6 +225,42 @@ class LmmResult:
             rows.extend(_factor_variance_rows(f.name, f.columns, f.term_sizes, sd, corr))
         rows.extend(residual_parameters(self.sigma))
         return rows
+
+    @cached_property
+    def variance_covariance(self) -> ParameterCovariance:
+        """The observed-information covariance of every canonical key at the fit (ML or the
+        full REML function): the SEs of the variance parameters (backends/native/inference.py)."""
+        return variance_covariance(self.design, self._point_parameters(), self.reml)
+
+    def parameters(self) -> list[Parameter]:
+        """Fixed effects with lme4's SEs (``vcov``: theta held fixed), variance parameters with
+        their observed-information SEs on their own scale (None at a boundary)."""
+        ses = self.variance_covariance.std_errors
+        return [p if p.effect != "ran_pars" else
+                Parameter(p.effect, p.group, p.term, p.estimate, ses.get(p.key))
+                for p in self._point_parameters()]
+
+    @cached_property
+    def _satterthwaite(self) -> tuple[list[FixedTest], str | None]:
+        try:
+            return satterthwaite(self.design, self.theta, self.sigma, self.reml,
+                                 self._free_theta()).tests(), None
+        except (ValueError, np.linalg.LinAlgError) as e:
+            return [], f"no Satterthwaite df: {e}"
+
+    @property
+    def fixed_tests(self) -> list[FixedTest]:
+        """Satterthwaite t tests of the fixed effects (lmerTest's ``summary``; none where the
+        df cannot be computed, a boundary fit: the result's diagnostics say why), and z tests
+        (Stata ``mixed``'s ``P>|z|``) with lme4's SEs."""
+        se = self.std_errors
+        z = [FixedTest(n, "z", None, float(b / se[n]), two_sided_p(float(b / se[n])))
+             for n, b in self.fixef.items()]
+        return self._satterthwaite[0] + z
+
+    def _free_theta(self) -> np.ndarray:
+        """theta not at its lower bound (a diagonal at 0 is a boundary estimate)."""
+        return ~(self._fit.layout.diagonal_mask() & (self.theta <= 0.0))
 
     def random_effects(self) -> list[RandomEffect]:
         return ranef_rows(by_level(self.design.factors, self._modes, self._condvars))
@@ -233,11 +273,23 @@ class LmmResult:
             df=self.df, nobs_dropped=self.design.nobs_dropped)
 
     def to_fit_result(self, spec_id: str, provenance: Provenance | None = None) -> FitResult:
+        t0 = time.perf_counter()
+        parameters = self.parameters()
+        tests = self.fixed_tests
+        inference_seconds = time.perf_counter() - t0
+        diagnostics = self.diagnostics
+        cov = self.variance_covariance
+        if cov.reason:
+            diagnostics.messages.append(f"no SEs of the variance parameters: {cov.reason}")
         result = FitResult(spec_id=spec_id, backend="native", status="ok",
-                           parameters=self.parameters(), statistics=self.statistics(),
-                           random_effects=self.random_effects(), diagnostics=self.diagnostics,
+                           parameters=parameters, statistics=self.statistics(),
+                           random_effects=self.random_effects(), diagnostics=diagnostics,
                            provenance=provenance or Provenance(backend="native"),
-                           timings={"fit_seconds": self._fit.seconds})
+                           timings={"fit_seconds": self._fit.seconds,
+                                    "inference_seconds": inference_seconds},
+                           intervals=wald_intervals(parameters), tests=tests)
+        if self._satterthwaite[1]:
+            diagnostics.messages.append(self._satterthwaite[1])
         return result.set_estimator(Estimator(self.method))
 
     def summary(self) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 from backends.stata.render import Layout
 from backends.stata.results_file import StataRecord
 from harness.estimator import Estimator
+from harness.intervals import wald_intervals
 from harness.rsyntax import r_name
 from harness.results import (Diagnostics, FitResult, Parameter, Provenance, RandomEffect,
                              Statistics, residual_parameters, result_problems,
@@ -439,8 +440,12 @@ def record_to_result(record: StataRecord, *, mode: str, source: str | None = Non
         diag.warnings.append(f"predict, reffects failed with r({record.macros['predict_rc']}); "
                              "no random effects")
     ranef = [RandomEffect(g, lvl, term, est, se) for g, term, lvl, est, se in record.re]
+    # mixed / me*: Wald z intervals as Stata prints them (variance parameters on the log-sd and
+    # atanh scales, from its own e(V)), each named with its scale (harness/intervals.py)
+    intervals = wald_intervals(params) if layout.kind in ("mixed", "me") else []
     result = FitResult(spec_id=record.spec_id, backend=backend, status="ok", parameters=params,
-                       statistics=stats, random_effects=ranef, diagnostics=diag, provenance=prov)
+                       statistics=stats, random_effects=ranef, diagnostics=diag, provenance=prov,
+                       intervals=intervals)
     result.set_estimator(Estimator.parse(layout.method_label))
     problems = result_problems(result.to_dict())
     if problems:  # never an ok fit with a number that is not one

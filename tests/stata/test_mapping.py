@@ -73,6 +73,24 @@ def test_block_c_mixed_unstructured_to_all_scales() -> None:
     assert res.provenance.mode == "batch" and res.provenance.software["Stata"] == "17"
 
 
+def test_block_c_wald_intervals_as_stata_prints_them() -> None:
+    """Stata's printed 95% CIs of block C: sd(lrt) .0890962-.164454 (log scale), corr
+    .2531162-.7977935 (atanh), lrt .5153455-.5935014 (z, natural)."""
+    spec = SPECS["lab1.stata1.1.rs_ml"]
+    b, se = block_c_b()
+    res = record_to_result(record(spec, b, se, scalars={"N": 4059, "ll": -13986.738,
+                                                        "converged": 1},
+                                  ngroups={"school": 65}), mode="batch")
+    iv = {(i.key, i.scale): i for i in res.intervals}
+    got = iv[("ran_pars/school/sd__lrt", "log")]
+    assert (got.lower, got.upper) == pytest.approx((.0890962, .164454), abs=1e-6)
+    assert got.std_error == pytest.approx(.0189266 / .1210464, rel=1e-6)  # lns1_1_1's SE
+    got = iv[("ran_pars/school/cor__(Intercept).lrt", "atanh")]
+    assert (got.lower, got.upper) == pytest.approx((.2531162, .7977935), abs=1e-6)
+    got = iv[("fixed/lrt", "natural")]
+    assert (got.lower, got.upper) == pytest.approx((.5153455, .5935014), abs=1e-6)
+
+
 def test_delta_method_matches_finite_differences_with_full_V() -> None:
     spec = SPECS["lab1.stata1.1.rs_ml"]
     b, _ = block_c_b()
