@@ -92,8 +92,11 @@ def test_statsmodels_errors_of_ten_tolerances_are_caught(runs, label):
     moved = _moved(run, 10.0)
     assert moved
     for before, changed in moved:
-        if before.known_id == "SM1":
-            continue  # within SM1's measured bound a REML SE error is not visible (see below)
+        if before.key.kind == "fixed" and before.quantity == "std_error":
+            # ten engine tolerances (1e-3) of a fixed-effect SE lie inside SM1's measured bound
+            # (4.5 %) for statsmodels' joint-Hessian SEs, so they cannot be seen; the 5 % test
+            # below is what the judge can promise for them
+            continue
         for c in engine_checks(rejudge(run, changed), before.key, before.quantity):
             if c.verdict != "unexplained":
                 missed.append(f"{c.key}:{c.quantity} {c.verdict} [{c.known_id}]")
