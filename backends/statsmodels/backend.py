@@ -122,12 +122,9 @@ class StatsmodelsBackend(Backend):
 
     def fit(self, job: FitJob) -> FitResult:
         spec, model = job.spec, job.model
-        reason = self.unsupported_reason(model)
-        if reason:
-            return FitResult.failed(spec.id, self.name, "not_estimable", reason)
-        available = self.availability()
-        if not available.ok:
-            return FitResult.failed(spec.id, self.name, "unavailable", available.message())
+        refused = self.refusal(job)
+        if refused:
+            return refused
         try:
             design = build_design(model.parsed, job.data, factors=spec.factor_columns(),
                                   reference=dict(model.reference_level) or None,
