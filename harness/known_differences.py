@@ -512,8 +512,17 @@ def _statsmodels_se(c: Context) -> Explanation | None:
         return None
     sm, value, other, other_value = found[0]
     native = c.evidence.standard_errors_at(sm.source).get(str(c.key))
-    if native is None or abs(native - other_value) > c.limit:
+    if native is None:
         return None
+    if other.result is None:  # a printed SE: native at statsmodels' estimates reproduces it
+        if abs(native - other_value) > c.limit:
+            return None
+    else:  # a live engine: native reproduces its SE at its own estimates, and both sides'
+        # estimates are optima of one likelihood (within D18's reach of the best)
+        at_other = c.evidence.standard_errors_at(other.source).get(str(c.key))
+        if at_other is None or _gaps(c) is None or \
+                abs(at_other - other_value) > max(c.limit, _se_tolerance(c, at_other)):
+            return None
     gap = abs(value / native - 1)
     if gap > STATSMODELS_SE_RELATIVE:
         return None
@@ -524,6 +533,12 @@ def _statsmodels_se(c: Context) -> Explanation | None:
         f"reports {other_value:.7g}); statsmodels reports {value:.7g}, {gap:.2g} relative "
         f"from it (measured bound {STATSMODELS_SE_RELATIVE:g})",
         {"native_se_at_statsmodels": native, "relative_gap": gap})
+
+
+def _se_tolerance(c: Context, value: float) -> float:
+    """The same-estimator SE tolerance of an engine that is not statsmodels, at ``value``."""
+    tol = tolerance_for(c.spec, c.key, "std_error", "engines", model=c.class_of(c.key))
+    return tol.absolute(value, value)
 
 
 def _finite_difference_hessian(side: Side) -> bool:
