@@ -8,6 +8,7 @@ REGISTRY: dict[str, str] = {
     "native": "backends.native.backend:NativeBackend",
     "lme4": "backends.lme4.backend:Lme4Backend",
     "stata": "backends.stata.backend:StataBackend",
+    "statsmodels": "backends.statsmodels.backend:StatsmodelsBackend",
 }
 
 

@@ -59,6 +59,17 @@ class Backend(ABC):
         """None when the backend can fit ``model``; otherwise why not (shown as not_estimable)."""
         return None
 
+    def refusal(self, job: FitJob) -> FitResult | None:
+        """The result for a model this backend will not try here (it cannot express it, or
+        the backend is unavailable on this machine); None when it can try."""
+        reason = self.unsupported_reason(job.model)
+        if reason:
+            return FitResult.failed(job.spec.id, self.name, self.unsupported_status, reason)
+        available = self.availability()
+        if not available.ok:
+            return FitResult.failed(job.spec.id, self.name, "unavailable", available.message())
+        return None
+
     @abstractmethod
     def fit(self, job: FitJob) -> FitResult:
         """Fit the model. Never raises for model trouble: returns a result with status 'error'."""

@@ -32,7 +32,7 @@ from harness.references import ReferenceValue, reference_values
 from harness.results import CI_PREFIX, FitResult, inference_quantities
 from harness.spec import Spec
 from harness.tolerances import (Tolerance, digits_of_agreement, family_class, key_class,
-                                singular_groups, tolerance_for)
+                                engine_rows, singular_groups, tolerance_for)
 
 Verdict = str  # agree | explained | unexplained
 VERDICTS = ("agree", "explained", "unexplained")
@@ -198,7 +198,8 @@ def _engine_pair(comp: SpecComparison, a: Side, b: Side) -> list[Check]:
             continue
         for quantity in _quantities(va, vb):
             tol = tolerance_for(comp.spec, key, quantity, "engines", model=comp.class_of(key),
-                                se=_se_scale(quantity, va, vb))
+                                se=_se_scale(quantity, va, vb),
+                                engines=engine_rows(a.result, b.result))
             checks.append(_judge(comp, key, quantity, a, b, va[quantity], vb[quantity], tol))
     return checks
 
@@ -226,7 +227,8 @@ def _blup_checks(comp: SpecComparison, a: Side, b: Side) -> list[Check]:
     for ag in blup_agreement(a.result, b.result):
         comp.blups.append(ag)
         key = ParamKey.ranef(ag.group, ag.term)
-        tol = tolerance_for(comp.spec, key, "estimate", "engines", model=comp.class_of(key))
+        tol = tolerance_for(comp.spec, key, "estimate", "engines", model=comp.class_of(key),
+                            engines=engine_rows(a.result, b.result))
         note = f"worst of {ag.n_common} levels: {ag.group} {ag.worst_level}"
         if ag.spearman is not None:
             note += f"; rank correlation {ag.spearman:.6f}"
@@ -252,7 +254,7 @@ def _reference_checks(comp: SpecComparison, me: Side, ref: Side,
             continue
         se = _se_scale(rv.quantity, comp.values.get(rv.key, {}).get(me.source, {}))
         tol = tolerance_for(comp.spec, rv.key, rv.quantity, "printed", rv.number.half_unit,
-                            model=comp.class_of(rv.key), se=se)
+                            model=comp.class_of(rv.key), se=se, engines=engine_rows(me.result))
         checks.append(_judge(comp, rv.key, rv.quantity, me, ref, mine, rv.number.value, tol,
                              f"printed as {rv.number.text}"))
     return checks

@@ -47,5 +47,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[test,simulate]"
+.venv/bin/python -m pip install -q -e ".[test,simulate,statsmodels,dask]"
 PYTHON=.venv/bin/python bash scripts/install_rpy2.sh

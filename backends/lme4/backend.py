@@ -177,12 +177,9 @@ class Lme4Backend(Backend):
     # ---- fitting ------------------------------------------------------------------------------
     def fit(self, job: FitJob) -> FitResult:
         spec, model = job.spec, job.model
-        reason = self.unsupported_reason(model)
-        if reason:
-            return FitResult.failed(spec.id, self.name, "not_estimable", reason)
-        available = self.availability()
-        if not available.ok:
-            return FitResult.failed(spec.id, self.name, "unavailable", available.message())
+        refused = self.refusal(job)
+        if refused:
+            return refused
         try:
             plan = translate.plan(spec, model, job.data)
             columns, buffers = column_payload(job.data, plan.columns)
