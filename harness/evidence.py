@@ -159,13 +159,6 @@ class Evidence:
 
 # ---- measuring it ----------------------------------------------------------------------------
 
-#: how closely a side's reported log-likelihood must match native's evaluation of its estimates,
-#: relative to |loglik|, by who computed it (measured: docs/evidence.md): native evaluating its
-#: own fits <= 5e-15; lmer, lm, glm <= 1.8e-13; glmer's Laplace path <= 1.8e-8 (popular2
-#: b1b; 5.9e-9 p1c, 3.9e-9 independent slopes: its value depends on glmer's PIRLS history;
-#: every course GLMM measured with native's glmer-path evaluation at lme4's estimates), its
-#: AGHQ path <= 9.6e-11; clmm's Laplace is 3.3e-8 below the exact Laplace approximation at its
-#: own estimates (AGHQ 1.6e-15)
 #: glmmTMB's logLik against native's exact evaluation at glmmTMB's estimates: the same full
 #: likelihood, constants included (Laplace is exact for LMMs; glmmTMB's GLMM value is the exact
 #: Laplace value at its converged conditional modes). Measured <= 2.5e-15 relative (rs_ml,
@@ -173,6 +166,14 @@ class Evidence:
 #: result whose estimates were changed without its logLik is inconsistent (a looser allowance
 #: let a GLMM fixed effect moved by 1e-3 relative pass as an early stop)
 GLMMTMB_LOGLIK_RELATIVE = 1e-12
+
+#: how closely a side's reported log-likelihood must match native's evaluation of its estimates,
+#: relative to |loglik|, by who computed it (measured: docs/evidence.md): native evaluating its
+#: own fits <= 5e-15; lmer, lm, glm <= 1.8e-13; glmer's Laplace path <= 1.8e-8 (popular2
+#: b1b; 5.9e-9 p1c, 3.9e-9 independent slopes: its value depends on glmer's PIRLS history;
+#: every course GLMM measured with native's glmer-path evaluation at lme4's estimates), its
+#: AGHQ path <= 9.6e-11; clmm's Laplace is 3.3e-8 below the exact Laplace approximation at its
+#: own estimates (AGHQ 1.6e-15)
 RELATIVE_ALLOWANCE = {"native": 1e-12, "lme4": 1e-11, "glmer-laplace": 3e-8,
                       "glmer-aghq": 2e-10, "clmm-laplace": 1e-7, "stata": 1e-9,
                       "glmmtmb": GLMMTMB_LOGLIK_RELATIVE}

@@ -21,6 +21,7 @@ included; the REML log-likelihood for REML fits, whose ``reml_criterion`` is ``-
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,7 +54,7 @@ class GlmmtmbBackend(Lme4Backend):
 
     def versions(self) -> dict[str, str]:
         v = dict(self.availability().versions)
-        return {k: v[k] for k in (*self.software, "rpy2") if k in v}
+        return {k: v[k] for k in self.software if k in v}
 
     def unsupported_reason(self, model: Model) -> str | None:
         return translate.unsupported_reason(model)
@@ -65,10 +66,8 @@ class GlmmtmbBackend(Lme4Backend):
         return rscript.render_script(spec, model, plan, data_path, backend=self.name)
 
     def timeout(self, spec: Spec) -> float:
-        """The lme4 backend's timeout setting (``MLM_HARNESS_R_TIMEOUT``): the spec's
+        """The R workers' timeout (``MLM_HARNESS_R_TIMEOUT``); the spec's
         ``backends.lme4.options.timeout`` is lme4's own."""
-        import os
-
         return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
 
     def render(self, spec: Spec) -> str:

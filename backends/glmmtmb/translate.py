@@ -16,14 +16,13 @@ ML (or REML) fit. What it cannot fit the way the spec asks is not estimable, wit
 
 from __future__ import annotations
 
-from harness.estimator import Estimator
-from harness.rsyntax import r_name, r_string
-from harness.spec import Model, Spec
-
 import pandas as pd
 
 from backends.lme4.translate import (DATA_SYMBOL, RPlan, TranslationError, contrasts_argument,
                                      factor_columns, factor_line)
+from harness.estimator import Estimator
+from harness.rsyntax import r_name, r_string
+from harness.spec import Model, Spec
 
 FUNCTION = "glmmTMB::glmmTMB"
 DEFAULT_CONTROL = "glmmTMBControl() default: optimizer nlminb (PORT routines)"
