@@ -91,7 +91,11 @@ harness_extract_glmmtmb <- function(fit) {
   reml <- isTRUE(fit$modelInfo$REML)
   fe <- glmmTMB::fixef(fit)$cond
   V <- as.matrix(vcov(fit)$cond)
-  re <- as.data.frame(glmmTMB::ranef(fit, condVar = TRUE))
+  # single-level fits have no random effects (glmmTMB's VarCorr and ranef fail on them)
+  has_re <- length(fit$modelInfo$reStruc$condReStruc) > 0L
+  re <- if (has_re) as.data.frame(glmmTMB::ranef(fit, condVar = TRUE)) else
+    data.frame(component = character(), grpvar = character(), term = character(),
+               grp = character(), condval = numeric(), condsd = numeric())
   re <- re[re$component == "cond", , drop = FALSE]
   ll <- logLik(fit)
   k <- as.integer(attr(ll, "df"))
@@ -99,11 +103,11 @@ harness_extract_glmmtmb <- function(fit) {
   pd <- isTRUE(fit$sdr$pdHess)
   conv <- fit$fit
   grad <- tryCatch(fit$obj$gr(fit$fit$par), error = function(e) NULL)
-  ngroups <- vapply(fit$modelInfo$reTrms$cond$flist, nlevels, 1L)
+  ngroups <- if (has_re) vapply(fit$modelInfo$reTrms$cond$flist, nlevels, 1L) else integer()
   list(
     fixed = harness_fixed_table(fe, V),
     thresholds = NULL,
-    varcorr = harness_tmb_varcorr(fit),
+    varcorr = if (has_re) harness_tmb_varcorr(fit) else list(),
     sigma = if (gaussian) sig$sigma else NULL,
     sigma_sd_se = if (gaussian) sig$sd_se else NULL,
     sigma_var_se = if (gaussian) sig$var_se else NULL,

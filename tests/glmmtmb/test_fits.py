@@ -129,3 +129,14 @@ def test_availability_names_the_missing_package(monkeypatch):
     got = gb.GlmmtmbBackend().availability()
     assert not got.ok and "glmmTMB is not installed" in got.reason
     assert got.fix == "apt-get install r-cran-glmmtmb"
+
+
+def test_a_single_level_glm_fits(glmmtmb, data_dir):
+    """No random effects: glmmTMB's VarCorr and ranef are not called (they fail on them)."""
+    spec, data, model, r = _fit(glmmtmb, "specs/popular2/lab1.ex1.3.b1a.yaml", data_dir)
+    assert r.status == "ok", r.message
+    assert r.estimator == Estimator("ML") and not r.random_effects
+    ev = EvidenceModel.build(model, data.frame, spec.factor_columns(),
+                             contrasts=spec.contrasts())
+    at = ev.loglik(estimates_of(r), r.estimator)
+    assert abs(r.statistics.loglik - at.loglik) <= LOGLIK_RELATIVE * abs(at.loglik)
