@@ -7,6 +7,7 @@ names (the command line's ``--help`` and argument checks) imports nothing heavy.
 REGISTRY: dict[str, str] = {
     "native": "backends.native.backend:NativeBackend",
     "lme4": "backends.lme4.backend:Lme4Backend",
+    "glmmtmb": "backends.glmmtmb.backend:GlmmtmbBackend",
     "stata": "backends.stata.backend:StataBackend",
     "statsmodels": "backends.statsmodels.backend:StatsmodelsBackend",
 }

@@ -193,6 +193,10 @@ def _judge(comp: SpecComparison, key: ParamKey, quantity: str, a: Side, b: Side,
 def _engine_pair(comp: SpecComparison, a: Side, b: Side) -> list[Check]:
     checks = []
     for key, by_source in sorted(comp.values.items(), key=lambda kv: kv[0].sort_key()):
+        if key.kind == "ranef":
+            # judged level by level in _blup_checks; comp.values holds only the worst level of
+            # the last pair that showed it, which with three engines is another pair's level
+            continue
         va, vb = by_source.get(a.source), by_source.get(b.source)
         if va is None or vb is None:
             continue

@@ -63,9 +63,10 @@ def fit_key(spec: Spec, backend: str, data_sha256: str | None) -> str:
         "source": source_hash(),
         "model": spec.model_for(backend).model_dump(mode="json"),
         # the options the spec states, as plain JSON (harness/options.py): an option left unset
-        # and no options at all are one fit (a bridge's NativeSettings() is the spec's own fit)
-        "options": settings.options.model_dump(mode="json", exclude_none=True) if settings
-        else {},
+        # and no options at all are one fit (a bridge's NativeSettings() is the spec's own fit);
+        # glmmtmb's settings have no options
+        "options": settings.options.model_dump(mode="json", exclude_none=True)
+        if getattr(settings, "options", None) is not None else {},
         "dataset": spec.dataset,
         "data_sha256": data_sha256,
         "derive": [d.model_dump(mode="json") for d in spec.derive],

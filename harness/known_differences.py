@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from harness.estimator import Estimator
-from harness.evidence import Evidence, Point, bridge_source
+from harness.evidence import Evidence, Point, bridge_source, joint_standard_errors
 from harness.keys import ParamKey, Source
 from harness.references import ReferenceValue, parse_printed
 from harness.results import FitResult
@@ -486,10 +486,14 @@ def _standard_error_at_point(c: Context) -> Explanation | None:
         return None
     rule, words = _depth_words(c, d)
     crude = [str(s.source) for s in (c.a, c.b) if _finite_difference_hessian(s)]
+    kinds = _fixed_se_kinds(c)
+    why = ("the SEs differ because the estimates do" if kinds is None else
+           f"the SEs differ because {c.a.source}'s are {kinds[0]} and {c.b.source}'s "
+           f"{kinds[1]}, a standard-error type (catalogue D10)"
+           + ("" if rule == "flat" else ", and because the estimates do"))
     return Explanation(rule, f"{words}; native's standard error at {c.a.source}'s estimates is "
                        f"{na:.7g} ({c.a.source} reports {c.value_a:.7g}), at {c.b.source}'s "
-                       f"{nb:.7g} ({c.b.source} reports {c.value_b:.7g}): the SEs differ because "
-                       "the estimates do" + (
+                       f"{nb:.7g} ({c.b.source} reports {c.value_b:.7g}): {why}" + (
                            f", and {' and '.join(crude)} computes GLMM SEs from a "
                            f"finite-difference Hessian ({HESSIAN_OF[hessian]}), measured within "
                            f"{LME4_HESSIAN_RELATIVE[hessian]:g} of the accurate one" if crude else ""),
@@ -563,6 +567,21 @@ def _se_tolerance(c: Context, value: float) -> float:
     """The same-estimator SE tolerance of an engine that is not statsmodels, at ``value``."""
     tol = tolerance_for(c.spec, c.key, "std_error", "engines", model=c.class_of(c.key))
     return tol.absolute(value, value)
+
+
+#: how an LMM engine computes its fixed effects' SEs (harness/evidence.py, JOINT_ENGINES)
+SE_KINDS = {True: "from the joint inverse Hessian of all parameters (glmmTMB's sdreport)",
+            False: "conditional on the variance parameters (as lmer's vcov and Stata mixed's "
+                   "e(V))"}
+
+
+def _fixed_se_kinds(c: Context) -> tuple[str, str] | None:
+    """The two sides' kinds of LMM fixed-effect SEs when they differ (None when they do not)."""
+    if c.key.kind != "fixed" or c.a.estimator.integration != "none" or \
+            not c.spec.model.parsed.has_random:
+        return None
+    ja, jb = (joint_standard_errors(s.software) for s in (c.a, c.b))
+    return None if ja == jb else (SE_KINDS[ja], SE_KINDS[jb])
 
 
 def _finite_difference_hessian(side: Side) -> bool:

@@ -619,7 +619,7 @@ def backend_code(run: SpecRun, data_dir: Path | None = None) -> list[dict[str, s
 
 
 def _code_entry(name: str, code: str, what: str) -> dict[str, str]:
-    lang = {"lme4": "R", "stata": "Stata", "native": "Python"}.get(name, "")
+    lang = {"lme4": "R", "glmmtmb": "R", "stata": "Stata", "native": "Python"}.get(name, "")
     return {"backend": name, "code": code, "what": what, "lang": lang,
             "id": "code-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)}
 

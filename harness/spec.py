@@ -23,7 +23,6 @@ from harness.options import (ColumnName, Lme4Options, NativeOptions, Optimizer, 
 from harness.safeyaml import YamlError
 from harness.safeyaml import load_file as load_yaml_file
 
-BACKEND_NAMES = ("native", "lme4", "stata")
 Family = Literal["gaussian", "binomial", "poisson", "ordinal", "multinomial"]
 ReferenceValue = Annotated[str, AfterValidator(check_name)] | int | float
 RecodeKey = FiniteFloat | Annotated[str, AfterValidator(check_name)]
@@ -419,8 +418,12 @@ class StataSettings(BackendSettings):
     options: StataOptions = Field(default_factory=StataOptions)
 
 
-BackendName = Literal["native", "lme4", "stata"]
-BACKEND_NAMES: tuple[BackendName, ...] = ("native", "lme4", "stata")
+class GlmmtmbSettings(BackendSettings):
+    """glmmTMB has no options of its own here (its call: backends/glmmtmb/translate.py)."""
+
+
+BackendName = Literal["native", "lme4", "stata", "glmmtmb"]
+BACKEND_NAMES: tuple[BackendName, ...] = ("native", "lme4", "stata", "glmmtmb")
 
 
 class Backends(Strict):
@@ -434,6 +437,7 @@ class Backends(Strict):
     native: NativeSettings | None = None
     lme4: Lme4Settings | None = None
     stata: StataSettings | None = None
+    glmmtmb: GlmmtmbSettings | None = None
 
     def get(self, name: str) -> BackendSettings | None:
         return getattr(self, name) if name in BACKEND_NAMES else None

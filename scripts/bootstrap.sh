@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything mlm-harness needs on a fresh Debian/Ubuntu machine with Python >= 3.11:
-#   * R with lme4, ordinal and mlmRev, from the distribution's packages (apt);
+#   * R with lme4, ordinal, mlmRev and glmmTMB, from the distribution's packages (apt);
 #   * Chromium and its driver, for the report's browser test;
 #   * a virtual environment .venv with the project (editable) and its test dependencies;
 #   * an rpy2 release that loads with the installed R (scripts/install_rpy2.sh; see docs/rpy2.md).
@@ -31,6 +31,10 @@ if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(lmerTest)' >/de
 fi
 if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(pbkrtest)' >/dev/null 2>&1; then
   missing+=(r-cran-pbkrtest)
+fi
+# glmmTMB: the glmmtmb backend (backends/glmmtmb), fitted in the lme4 backend's R worker
+if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(glmmTMB)' >/dev/null 2>&1; then
+  missing+=(r-cran-glmmtmb)
 fi
 if [ "${MLM_HARNESS_NO_BROWSER:-0}" != "1" ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)

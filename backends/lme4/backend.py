@@ -89,7 +89,8 @@ def _probe_availability() -> Availability:
 
 
 def _version_pairs(v: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    pairs = [(k, str(v.get(k))) for k in ("R", "lme4", "Matrix", "ordinal") if v.get(k)]
+    pairs = [(k, str(v.get(k))) for k in ("R", "lme4", "Matrix", "ordinal", "glmmTMB", "TMB")
+             if v.get(k)]
     if v.get("rpy2"):
         pairs.append(("rpy2", f"{v['rpy2']} ({v.get('rpy2_cffi_mode', '?')} mode)"))
     return tuple(pairs)
@@ -149,6 +150,8 @@ def timeout_for(spec: Spec) -> float:
 
 class Lme4Backend(Backend):
     name: ClassVar[str] = "lme4"
+    #: the versions a result's provenance records (the worker reports them all)
+    software: ClassVar[tuple[str, ...]] = ("R", "lme4", "Matrix", "ordinal", "rpy2")
 
     def availability(self) -> Availability:
         return check_availability()
@@ -174,6 +177,17 @@ class Lme4Backend(Backend):
         """Kill every R worker now, mid-fit or not (they are restarted on demand)."""
         return client.POOL.kill()
 
+    # ---- what differs between the backends that share the R worker ---------------------------
+    def plan(self, spec: Spec, model: Model, data: pd.DataFrame) -> translate.RPlan:
+        return translate.plan(spec, model, data)
+
+    def script(self, spec: Spec, model: Model, plan: translate.RPlan,
+               data_path: Any) -> str:
+        return rscript.render_script(spec, model, plan, data_path)
+
+    def timeout(self, spec: Spec) -> float:
+        return timeout_for(spec)
+
     # ---- fitting ------------------------------------------------------------------------------
     def fit(self, job: FitJob) -> FitResult:
         spec, model = job.spec, job.model
@@ -181,14 +195,14 @@ class Lme4Backend(Backend):
         if refused:
             return refused
         try:
-            plan = translate.plan(spec, model, job.data)
+            plan = self.plan(spec, model, job.data)
             columns, buffers = column_payload(job.data, plan.columns)
         except translate.TranslationError as e:
             return FitResult.failed(spec.id, self.name, "error", str(e))
-        script = rscript.render_script(spec, model, plan, job.data_path)
+        script = self.script(spec, model, plan, job.data_path)
         header = {"op": "fit", "kind": plan.kind, "call": plan.call, "columns": columns,
                   "setup": list(plan.factor_lines), "cluster": plan.cluster, "ols": plan.ols}
-        timeout = timeout_for(spec)
+        timeout = self.timeout(spec)
         worker = client.POOL.get()
         started_here = not worker.alive
         t0 = time.perf_counter()
@@ -210,7 +224,7 @@ class Lme4Backend(Backend):
                 messages=[str(m) for m in reply.get("messages") or []])
         else:
             result = convert.to_result(spec.id, reply, plan, model.parsed.grouping_factors,
-                                       rows_sent=len(job.data))
+                                       rows_sent=len(job.data), backend=self.name)
         self._provenance(result, job, plan, script, worker)
         timings = {"round_trip": round_trip}
         if reply.get("fit_r") is not None:
@@ -225,7 +239,7 @@ class Lme4Backend(Backend):
     def _provenance(self, result: FitResult, job: FitJob, plan: translate.RPlan, script: str,
                     worker: client.RWorker) -> None:
         v = worker.versions or dict(self.availability().versions)
-        software = {k: str(v[k]) for k in ("R", "lme4", "Matrix", "ordinal", "rpy2") if v.get(k)}
+        software = {k: str(v[k]) for k in self.software if v.get(k)}
         if v.get("rpy2_cffi_mode"):
             software["rpy2_cffi_mode"] = str(v["rpy2_cffi_mode"])
         r_platform = f"; R {v['platform']}" if v.get("platform") else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from typing import Any
 
 from backends.lme4.translate import RPlan
@@ -80,11 +81,32 @@ def parameters(reply: dict[str, Any], plan: RPlan, groups: list[str]) -> list[Pa
             n = len(names)
             flat = block["corr"]
             corr = [[flat[i + j * n] for j in range(n)] for i in range(n)]  # R is column-major
-        rows += variance_parameters(group_name(_one(block["group"]), groups), names, sds, corr)
+        block_rows = variance_parameters(group_name(_one(block["group"]), groups), names, sds,
+                                         corr)
+        rows += _with_std_errors(block_rows, names, block)
     sigma = _num(reply.get("sigma"))
     if plan.gaussian and sigma is not None:
-        rows += residual_parameters(sigma)
+        rows += _with_std_errors(residual_parameters(sigma), ["Observation"],
+                                 {"sd_se": reply.get("sigma_sd_se"),
+                                  "var_se": reply.get("sigma_var_se")})
     return rows
+
+
+def _with_std_errors(rows: list[Parameter], names: list[str], block: dict[str, Any]
+                     ) -> list[Parameter]:
+    """Standard errors of variance parameters, when the engine reports them (glmmTMB does, by
+    the delta method from its log-sd scale: backends/glmmtmb/extract.R; lme4 does not): one
+    list per scale, terms in model order and pairs in the order of variance_parameters."""
+    by_term: dict[str, float | None] = {}
+    pairs = [f"{a}.{b}" for i, a in enumerate(names) for b in names[i + 1:]]
+    for scale, terms in (("sd", names), ("var", names), ("cor", pairs), ("cov", pairs)):
+        ses = block.get(f"{scale}_se")
+        if ses is None:
+            continue
+        for term, se in zip(terms, ses if isinstance(ses, list) else [ses]):
+            by_term[f"{scale}__{term}"] = _finite(float(se)) if se is not None else None
+    return [replace(row, std_error=by_term[row.term]) if row.term in by_term else row
+            for row in rows]
 
 
 def random_effects(reply: dict[str, Any], groups: list[str]) -> list[RandomEffect]:
@@ -124,7 +146,9 @@ def diagnostics(reply: dict[str, Any], plan: RPlan) -> Diagnostics:
     notes = list(plan.notes)
     raw = _num(reply.get("max_grad_raw"))
     check = _num(reply.get("max_grad_check"))
-    if raw is not None and plan.kind in ("lmer", "glmer"):
+    if raw is not None and plan.kind == "glmmTMB":
+        notes.append(f"max|gradient| = {raw:.6g} (TMB's gradient of -logLik at the optimum)")
+    elif raw is not None and plan.kind in ("lmer", "glmer"):
         notes.append(f"max|gradient| = {raw:.6g} (raw); lme4's check max(pmin(|solve(chol(H), g)|,"
                      f" |g|)) = {check:.6g}" if check is not None else
                      f"max|gradient| = {raw:.6g} (raw); scaled gradient not available")
@@ -172,12 +196,14 @@ def tests(reply: dict[str, Any]) -> list[FixedTest]:
 
 
 def to_result(spec_id: str, reply: dict[str, Any], plan: RPlan, groups: list[str],
-              rows_sent: int) -> FitResult:
-    """The canonical result of a successful fit (provenance and timings are set by the caller)."""
+              rows_sent: int, backend: str = "lme4") -> FitResult:
+    """The canonical result of a successful fit (provenance and timings are set by the caller);
+    the glmmTMB backend's replies have the same shape (backends/glmmtmb/extract.R), without the
+    inference block (no confint or lmerTest there)."""
     params = parameters(reply, plan, groups)
     diag = diagnostics(reply, plan)
     diag.messages += _strings(_inference(reply).get("note"))
-    result = FitResult(spec_id=spec_id, backend="lme4", status="ok", parameters=params,
+    result = FitResult(spec_id=spec_id, backend=backend, status="ok", parameters=params,
                        statistics=statistics(reply, plan, rows_sent),
                        random_effects=random_effects(reply, groups), diagnostics=diag,
                        intervals=intervals(reply, params), tests=tests(reply))

@@ -82,6 +82,7 @@ harness_run <- function(call_text, kind, cluster = NULL, ols = FALSE) {
     lmer = , glmer = harness_extract_mermod(fit),
     clmm = harness_extract_clmm(fit),
     clm = harness_extract_clm(fit),
+    glmmTMB = harness_extract_glmmtmb(fit),  # backends/glmmtmb/extract.R
     lm = , glm = {
       cl <- NULL
       if (!is.null(cluster)) {

@@ -46,11 +46,12 @@ def _cluster_vcov_source() -> str:
     return text[start:end]
 
 
-def render_script(spec: Spec, model: Model, plan: RPlan, data_path: str | Path | None) -> str:
+def render_script(spec: Spec, model: Model, plan: RPlan, data_path: str | Path | None,
+                  backend: str = "lme4") -> str:
     path = str(data_path) if data_path else PLACEHOLDER_PATH.format(dataset=spec.dataset)
     d = DATA_SYMBOL
     lines = [r_comment(f"mlm-harness spec {spec.id}: {spec.title}"),
-             r_comment(f"lme4 backend, method {plan.method_label}. Reproduces the harness's "
+             r_comment(f"{backend} backend, method {plan.method_label}. Reproduces the harness's "
                        "fit: run with"),
              "#   Rscript this_file.R"]
     lines += [f"suppressPackageStartupMessages(library({p}))" for p in plan.packages]

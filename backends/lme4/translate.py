@@ -33,7 +33,7 @@ came from a spec (a reference level, a file path) is an R literal made by
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -44,7 +44,7 @@ from harness.options import Lme4Options, RFunction, r_function
 from harness.rsyntax import r_literal, r_name, r_string
 from harness.spec import Model, Spec
 
-Kind = RFunction
+Kind = RFunction | Literal["glmmTMB"]  # glmmTMB: backends/glmmtmb/translate.py
 
 DATA_SYMBOL = "d"
 """The R symbol the data frame is bound to, in the worker and in the script alike."""

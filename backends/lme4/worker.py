@@ -35,13 +35,16 @@ from typing import Any
 from backends.lme4.protocol import PARENT_ENV, ProtocolEOF, read_message_blocking, write_message
 
 EXTRACT_R = Path(__file__).with_name("extract.R")
+#: the glmmTMB backend's extraction, sourced beside EXTRACT_R: one worker serves both backends
+EXTRACT_GLMMTMB_R = Path(__file__).parents[1] / "glmmtmb" / "extract.R"
 PARENT_POLL_S = 0.2
 EXIT_ORPHANED = 3
 _VERSIONS_R = """
 local({
   v <- function(p) tryCatch(as.character(utils::packageVersion(p)), error = function(e) NA_character_)
   c(R = paste(R.version$major, R.version$minor, sep = "."), lme4 = v("lme4"),
-    Matrix = v("Matrix"), ordinal = v("ordinal"), platform = R.version$platform)
+    Matrix = v("Matrix"), ordinal = v("ordinal"), glmmTMB = v("glmmTMB"), TMB = v("TMB"),
+    platform = R.version$platform)
 })
 """
 
@@ -89,6 +92,7 @@ class RSession:
         if load_packages:
             ro.r("suppressPackageStartupMessages(library(lme4))")
             ro.r["source"](str(EXTRACT_R))
+            ro.r["source"](str(EXTRACT_GLMMTMB_R))
 
     # ---- requests ------------------------------------------------------------------------------
     def fit(self, header: dict[str, Any], buffers: list[bytes]) -> dict[str, Any]:
@@ -120,6 +124,8 @@ class RSession:
             kwargs["cluster"] = cluster
         if kind in ("clmm", "clm"):
             ro.r('suppressPackageStartupMessages(requireNamespace("ordinal", quietly = TRUE))')
+        elif kind == "glmmTMB":  # loaded on first use: lme4-only sessions never pay for it
+            ro.r('suppressPackageStartupMessages(requireNamespace("glmmTMB", quietly = TRUE))')
         try:
             res = ro.r["harness_run"](*args, **kwargs)
             out = to_python(res, ri)
