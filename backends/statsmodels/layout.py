@@ -29,8 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.native.design import Design, FactorBlock
-from backends.native.result import _nested_in
+from backends.native.design import Design, FactorBlock, nested_in
 
 #: the single-group trick builds dense n x q design blocks; above this many cells (8 bytes each,
 #: 400 MB) the fit would take the machine's memory and hours of time, so it is refused instead
@@ -110,7 +109,7 @@ def layout(design: Design) -> Layout:
     """The MixedLM layout of ``design`` (which has at least one grouping factor)."""
     factors = design.factors
     outer = next((f for f in factors
-                  if all(g is f or _nested_in(g.codes, f.codes) for g in factors)), None)
+                  if all(g is f or nested_in(g.codes, f.codes) for g in factors)), None)
     if outer is None:
         return _single_group(design)
     terms = terms_of(outer)
