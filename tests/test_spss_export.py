@@ -107,12 +107,28 @@ def spec_with(formula: str, derive: list | None = None, **extra) -> object:
 
 @pytest.mark.parametrize("formula, fragment", [
     ("gcse ~ factor(schgend) + (1 | school)", "factor"),
-    ("gcse ~ I(lrt^2) + (1 | school)", "I(lrt^2)"),
+    ("gcse ~ poly(lrt, 2) + (1 | school)", "poly(lrt, 2)"),
 ])
 def test_factors_and_transformed_terms_are_not_simplified(formula: str, fragment: str) -> None:
     with pytest.raises(SpssRenderError, match=r"spec 't'.*" + fragment.replace("(", r"\(")
                        .replace(")", r"\)").replace("^", r"\^")):
         model_syntax(spec_with(formula), [])
+
+
+def test_transformed_terms_are_computed_variables() -> None:
+    text = "\n".join(model_syntax(spec_with("gcse ~ lrt + I(lrt^2) + log(lrt + 50) + "
+                                            "(1 | school)"), []))
+    assert "COMPUTE mlmh_x2 = (lrt ** 2)." in text
+    assert "COMPUTE mlmh_x3 = LN((lrt + 50))." in text
+    assert "MIXED gcse WITH lrt mlmh_x2 mlmh_x3\n  /FIXED=lrt mlmh_x2 mlmh_x3 | SSTYPE(3)" in text
+
+
+def test_a_factor_random_slope_is_refused() -> None:
+    spec = parse_spec({"id": "t", "title": "t", "source": "s", "dataset": "gcse",
+                       "columns": {"girl": "factor"},
+                       "model": {"formula": "gcse ~ lrt + (1 + girl | school)", "method": "ML"}})
+    with pytest.raises(SpssRenderError, match="random slope 'girl' is declared a factor"):
+        model_syntax(spec, [])
 
 
 def test_weights_are_refused_not_dropped() -> None:

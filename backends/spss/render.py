@@ -18,8 +18,9 @@ reference category, category order and iteration cap.
 
 Not written (each an error naming the spec and the reason): single-level models, multinomial
 and binomial-with-trials targets, factors (SPSS's reference category is the LAST level, R's the
-first: the coefficients would be different contrasts), transformed terms (``I()``, ``log()``,
-``poly()``), weights, offsets, cluster-robust SEs, replicated data.
+first: the coefficients would be different contrasts), ``scale()`` and ``poly()`` terms
+(``I()``, ``log()``, ``exp()``, ``sqrt()`` become COMPUTEd ``mlmh_x<i>`` variables), weights,
+offsets, cluster-robust SEs, replicated data.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from harness.formula import ModelFormula, RandomTerm
-from harness.formula.syntax import Column
+from harness.formula.syntax import (Arith, BinOp, Column, Fn, ICall, MathCall, Neg, Num, Paren,
+                                    Ref, Variable)
 from harness.spec import Spec
-from harness.spsssyntax import SpssTextError, spss_comment, spss_name, spss_string
+from harness.spsssyntax import SpssTextError, spss_comment, spss_name, spss_number, spss_string
 
 from .derive import derive_syntax, subset_syntax
 from .errors import SpssRenderError
@@ -116,26 +118,68 @@ def unsupported_reason(spec: Spec) -> str | None:
     if spec.contrasts():
         return "contrasts other than treatment"
     for var in f.terms.variables:
-        if not isinstance(var, Column):
-            return (f"fixed term {var.to_r()!r}: factors and transformed terms are not "
-                    "written (SPSS's factor reference category is the last level, R's the "
-                    "first); add numeric or indicator columns under 'derive'")
-        if spec.column_type(var.name) == "factor":
+        if not isinstance(var, (Column, ICall, MathCall)):
+            return (f"fixed term {var.to_r()!r}: factors, scale() and poly() are not written "
+                    "(SPSS's factor reference category is the last level, R's the first); "
+                    "add numeric or indicator columns under 'derive'")
+        if isinstance(var, Column) and spec.column_type(var.name) == "factor":
             return (f"column {var.name!r} is declared a factor (SPSS's reference category is "
                     "the last level, R's the first); add indicator columns under 'derive'")
+    for t in f.random:
+        for slope in t.slopes:
+            if spec.column_type(slope) == "factor":
+                return (f"random slope {slope!r} is declared a factor (SPSS would code it "
+                        "with its last level as reference); add indicator columns")
     return None
 
 
+GENERATED_PREFIX = "mlmh_x"  # I(), log(), exp(), sqrt() terms: COMPUTEd variables, as Stata's
+
+
+def arithmetic(node: Arith) -> str:
+    """An SPSS expression for a formula's arithmetic node, every operation in parentheses."""
+    if isinstance(node, Num):
+        return spss_number(node.value)
+    if isinstance(node, Ref):
+        return _name(node.name, "column")
+    if isinstance(node, Neg):
+        return f"(-{arithmetic(node.arg)})"
+    if isinstance(node, Paren):
+        return arithmetic(node.inner)
+    if isinstance(node, Fn):
+        return f"{'LN' if node.fn == 'log' else node.fn.upper()}({arithmetic(node.arg)})"
+    if isinstance(node, BinOp):
+        op = "**" if node.op == "^" else node.op
+        return f"({arithmetic(node.left)} {op} {arithmetic(node.right)})"
+    raise TypeError(f"not an arithmetic node: {node!r}")  # pragma: no cover
+
+
+def _variable(var: Variable, i: int) -> str:
+    """The SPSS variable for the i-th formula variable (a column, or a generated one)."""
+    return _name(var.name, "column") if isinstance(var, Column) else f"{GENERATED_PREFIX}{i + 1}"
+
+
+def generated_syntax(f: ModelFormula) -> list[str]:
+    """COMPUTE lines for the formula's transformed terms (``I(x^2)``, ``log(x)``)."""
+    lines = []
+    for i, var in enumerate(f.terms.variables):
+        if isinstance(var, (ICall, MathCall)):
+            arg = var.arg if isinstance(var, ICall) else Fn(var.fn, var.arg)
+            lines.append(spss_comment(f"{GENERATED_PREFIX}{i + 1} is {var.to_r()}"))
+            lines.append(f"COMPUTE {GENERATED_PREFIX}{i + 1} = {arithmetic(arg)}.")
+    return lines
+
+
 def _fixed_effects(f: ModelFormula) -> list[str]:
-    """Fixed terms in R's order, interactions as ``a*b`` (numeric columns only)."""
-    names = [_name(v.name, "column") for v in f.terms.variables]  # type: ignore[attr-defined]
+    """Fixed terms in R's order, interactions as ``a*b`` (numeric variables only)."""
+    names = [_variable(v, i) for i, v in enumerate(f.terms.variables)]
     return ["*".join(names[i] for i in term) for term in f.terms.terms]
 
 
 def _covariates(f: ModelFormula) -> list[str]:
     seen: dict[str, None] = {}
-    for v in f.terms.variables:
-        seen[_name(v.name, "column")] = None  # type: ignore[attr-defined]
+    for i, v in enumerate(f.terms.variables):
+        seen[_variable(v, i)] = None
     for t in f.random:
         for s in t.slopes:
             seen[_name(s, "random slope")] = None
@@ -223,6 +267,7 @@ def model_syntax(spec: Spec, data_command: list[str]) -> list[str]:
         raise SpssRenderError(f"spec {spec.id!r} cannot be written for SPSS: {reason}")
     try:
         body = (derive_syntax(spec.derive) + subset_syntax(spec.subset)
+                + generated_syntax(spec.model.parsed)
                 + (mixed_syntax(spec) if spec.model.family == "gaussian"
                    else genlinmixed_syntax(spec)))
     except SpssRenderError as e:
