@@ -185,3 +185,14 @@ def test_whole_course_suite_is_written_or_explained() -> None:
     assert written + len(skipped) == len(specs)
     assert written >= 20
     assert all("cannot be written for SPSS" in r for r in skipped)
+    assert max(len(line.encode()) for line in text.splitlines()) <= 256  # SPSS's line limit
+
+
+def test_long_variable_lists_are_wrapped_onto_indented_lines() -> None:
+    names = [f"covariate_with_a_long_name_{i}" for i in range(12)]
+    derive = [{"name": n, "expr": "lrt"} for n in names]
+    lines = model_syntax(spec_with("gcse ~ " + " + ".join(names) + " + (1 | school)", derive),
+                         [])
+    start = lines.index(next(x for x in lines if x.startswith("MIXED")))
+    assert all(len(x) <= 110 for x in lines[start:] if "covariate" in x)
+    assert lines[start + 1].startswith("    covariate") and not lines[start].endswith(".")

@@ -190,11 +190,17 @@ def _subject(t: RandomTerm) -> str:
     return "*".join(_name(g, "grouping factor") for g in t.group_factors)
 
 
-def _wrap(head: str, items: list[str], tail: str = "", per_line: int = 8) -> list[str]:
-    """``head``, ``items`` at most ``per_line`` a line (SPSS limits line length; continuation
-    lines are indented, as batch-mode syntax requires), then ``tail`` on the last line."""
-    chunks = [" ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)] or [""]
-    lines = [f"{head}{chunks[0]}".rstrip()] + [f"    {c}" for c in chunks[1:]]
+def _wrap(head: str, items: list[str], tail: str = "", width: int = 100) -> list[str]:
+    """``head``, then ``items`` on lines of about ``width`` characters (SPSS limits a syntax
+    line to 256 bytes; continuation lines are indented, as batch-mode syntax requires), then
+    ``tail`` on the last line."""
+    lines, line = [], head
+    for item in items:
+        if line != head and len(line) + len(item) > width:
+            lines.append(line.rstrip())
+            line = "    "
+        line += item + " "
+    lines.append(line.rstrip())
     lines[-1] += tail
     return lines
 
