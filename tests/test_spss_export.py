@@ -196,3 +196,16 @@ def test_long_variable_lists_are_wrapped_onto_indented_lines() -> None:
     start = lines.index(next(x for x in lines if x.startswith("MIXED")))
     assert all(len(x) <= 110 for x in lines[start:] if "covariate" in x)
     assert lines[start + 1].startswith("    covariate") and not lines[start].endswith(".")
+
+
+def test_a_csv_dataset_is_read_with_get_data(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("y,x,g,label\n1.5,2,1,a\n2.5,3,2,b\n")
+    spec = parse_spec({"id": "t", "title": "t", "source": "s", "dataset": str(data),
+                       "model": {"formula": "y ~ x + (1 | g)", "method": "REML"}})
+    text, _ = export_syntax([spec], spss_data_dir="/d")
+    assert ("GET DATA /TYPE=TXT /FILE='/d/d.csv' /ENCODING='UTF8'\n"
+            "  /ARRANGEMENT=DELIMITED /DELCASE=LINE /FIRSTCASE=2 /DELIMITERS=\",\" "
+            "/QUALIFIER='\"'\n  /VARIABLES=\n    y F40\n    x F40\n    g F40\n    label A255.\n"
+            ) in text
+    assert "/RANDOM=INTERCEPT | SUBJECT(g) COVTYPE(VC)." in text

@@ -71,12 +71,14 @@ def csv_command(path: str, columns: dict[str, bool]) -> list[str]:
     """``GET DATA`` for a comma-separated file with a header row; ``columns`` maps each column
     (in file order) to True when it holds text. Numbers are read as F40 (delimited input keeps
     the decimals written in the file), text as A255."""
+    if not columns:
+        raise SpssRenderError(f"data file {path!r} has no columns")
     specs = [f"    {_name(c, 'data column')} {'A255' if text else 'F40'}"
              for c, text in columns.items()]
-    return ([f"GET DATA /TYPE=TXT /FILE={_text(path, 'data path')} /ENCODING='UTF8'",
+    return [f"GET DATA /TYPE=TXT /FILE={_text(path, 'data path')} /ENCODING='UTF8'",
              "  /ARRANGEMENT=DELIMITED /DELCASE=LINE /FIRSTCASE=2 /DELIMITERS=\",\" "
              "/QUALIFIER='\"'",
-             "  /VARIABLES="] + specs[:-1] + [specs[-1] + "."]) if specs else []
+             "  /VARIABLES="] + specs[:-1] + [specs[-1] + "."]
 
 
 def _name(name: str, what: str) -> str:
