@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     from backends.stata.cli import add_parser as add_stata_parser
 
     add_stata_parser(sub)
+    from backends.spss.cli import add_parser as add_spss_parser
+
+    add_spss_parser(sub)
     from harness.simulate.cli import add_parser as add_simulate_parser
 
     add_simulate_parser(sub)
@@ -289,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     guard_stdout()
     try:
         with signals_raise():
-            if args.command in ("stata", "simulate"):
+            if args.command in ("stata", "spss", "simulate"):
                 return args.handler(args)
             module, name = COMMANDS[args.command].split(":")
             return getattr(importlib.import_module(module), name)(args)
