@@ -136,12 +136,12 @@ def kenward_roger(design: Design, theta: np.ndarray, sigma: float) -> KenwardRog
     gens = _generators(design)
     R = len(gens) + 1                   # + the residual variance
 
-    def E_full(r: int) -> np.ndarray:
+    def E_full(r: int) -> sp.csr_matrix:
+        """``E_r`` as a sparse q x q matrix (block diagonal: products with it cost O(q^2))."""
         off, m, e = gens[r]
-        k = e.shape[0]
-        out = np.zeros((Zd.shape[1], Zd.shape[1]))
-        out[off:off + m * k, off:off + m * k] = np.kron(np.eye(m), e)
-        return out
+        k, q = e.shape[0], Zd.shape[1]
+        return sp.block_diag([sp.csr_matrix((off, off)), sp.kron(sp.identity(m), e),
+                              sp.csr_matrix((q - off - m * k, q - off - m * k))], format="csr")
 
     E = [E_full(r) for r in range(len(gens))]
     # O_r = G_r V^-1 X (n x p) and H-traces tr(G_r V^-1 G_s V^-1)
@@ -155,7 +155,7 @@ def kenward_roger(design: Design, theta: np.ndarray, sigma: float) -> KenwardRog
             if s < R - 1:
                 K[r, s] = np.sum((E[r] @ M) * (E[s] @ M).T)
             elif r < R - 1:
-                K[r, s] = np.sum(E[r] * VZtVZ)
+                K[r, s] = E[r].multiply(VZtVZ).sum()
             else:
                 K[r, s] = tr_v2
             K[s, r] = K[r, s]

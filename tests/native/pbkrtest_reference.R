@@ -20,3 +20,6 @@ pop$ext_exp <- pop$extrav * pop$texp
 run("gcse_ri_reml", gcse ~ lrt + girl + factor(schgend) + (1 | school), gcse)
 run("gcse_rs_reml", gcse ~ lrt + girl + factor(schgend) + (1 + lrt | school), gcse)
 run("popular_rs_reml", popular ~ sex + extrav + texp + ext_exp + (1 + extrav | class), pop)
+nurses <- as.data.frame(zap_labels(read_dta(file.path(dir, "nurses.dta"))))
+run("nurses_two_factors", stress ~ expcon + age + (1 | hospital) + (1 + expcon | hospital:ward),
+    nurses)

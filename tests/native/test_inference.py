@@ -223,3 +223,22 @@ def test_kenward_roger_not_for_ml_and_skipped_above_the_size_cap(rs_ml, monkeypa
     assert not [t for t in r.fixed_tests if t.df_method == "kenward-roger"]
     msgs = r.to_fit_result("x").diagnostics.messages
     assert any("no Kenward-Roger df" in m and "exceeds" in m for m in msgs), msgs
+
+
+def test_kenward_roger_two_grouping_factors_match_pbkrtest(course_data):
+    """Two factors, one with a correlated random slope (nurses: wards in hospitals), at lme4's
+    tight optimum (tests/native/pbkrtest_reference.R): the Z blocks and generators of several
+    factors line up with pbkrtest's. lme4's theta is reordered to native's factor order."""
+    import pyreadstat
+
+    from backends.native.kenward_roger import kenward_roger
+    from benchmarks.cases import dataset_path
+
+    data, _ = pyreadstat.read_dta(str(dataset_path("nurses")), apply_value_formats=False)
+    r = lmm("stress ~ expcon + age + (1 | hospital) + (1 + expcon | hospital:ward)", data)
+    assert [f.name for f in r.design.factors] == ["hospital", "hospital:ward"]
+    theta = [0.765999127504, 0.372884139561, 0.467028272886, 1.34786921286]
+    kr = kenward_roger(r.design, np.array(theta), 0.548504182486)
+    assert kr.df == pytest.approx([54.15735692, 54.10643389, 918.5011941], rel=1e-8)
+    assert kr.se_adjusted == pytest.approx([0.1125422232, 0.1312737718, 0.001487979532],
+                                           rel=1e-8)
