@@ -30,9 +30,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness.intervals import two_sided_p
-from harness.results import FixedTest
 
 from .design import Design
+from .inference import DfTests
 from .theta import ThetaLayout
 
 #: the largest n x q (rows x random effects) for which the dense n x q arrays of the KR
@@ -42,18 +42,10 @@ MAX_CELLS = 5_000_000
 
 
 @dataclass(frozen=True)
-class KenwardRoger:
-    """Per fixed effect (design order): KR df, the adjusted SE, t = beta / SE_adj and p."""
+class KenwardRoger(DfTests):
+    """KR tests (t = beta / ``se_adjusted``, the SE from pbkrtest's ``vcovAdj``)."""
 
-    names: tuple[str, ...]
-    df: np.ndarray
     se_adjusted: np.ndarray
-    t: np.ndarray
-    p: np.ndarray
-
-    def tests(self) -> list[FixedTest]:
-        return [FixedTest(n, "kenward-roger", float(d), float(t), float(p))
-                for n, d, t, p in zip(self.names, self.df, self.t, self.p)]
 
 
 def _z_matrix(design: Design) -> sp.csr_matrix:
@@ -173,7 +165,7 @@ def kenward_roger(design: Design, theta: np.ndarray, sigma: float) -> KenwardRog
     se = np.sqrt(np.diag(PhiA))
     t = beta / se
     pv = np.array([two_sided_p(ti, di) for ti, di in zip(t, df)])
-    return KenwardRoger(tuple(design.x_names), df, se, t, pv)
+    return KenwardRoger("kenward-roger", tuple(design.x_names), df, t, pv, se)
 
 
 def _lb_ddf(j: int, Phi: np.ndarray, P: list[np.ndarray], W: np.ndarray) -> float:
