@@ -620,7 +620,8 @@ REGISTRY: tuple[Rule, ...] = (
     Rule("flat-inference", "intervals, df and p-values at different optima",
          "The same estimator stopped at two points; native recomputes each side's interval "
          "(from its estimate and the SE at its estimates, on the interval's scale), "
-         "Satterthwaite df and p-value at each side's estimates, and reproduces both.",
+         "Satterthwaite (and, for REML, Kenward-Roger) df and p-value at each side's "
+         "estimates, and reproduces both.",
          ("interval", "df", "p_value"),
          "native intervals, df and p-values at each side's estimates", _inference_at_point,
          "D18"),

@@ -307,3 +307,20 @@ def test_a_corrupted_printed_reference_is_caught(runs):
     found = [c for c in comp.checks if c.key == ParamKey.fixed("lrt")
              and c.source_b == Source.reference("N19") and c.quantity == "estimate"]
     assert found and all(c.verdict == "unexplained" for c in found)
+
+
+def test_a_kenward_roger_df_error_is_caught(runs):
+    """A KR df x 1.1 on either engine of a REML LMM both engines report KR for (popular2,
+    n = 2000, under lme4's pbkrtest cap) is unexplained: the flat-inference evidence
+    recomputes KR at each side's estimates and reproduces only the unchanged one."""
+    run = runs[CLASSES["LMM random slope, REML"]]
+    for backend in ("native", "lme4"):
+        t = next(t for t in run.results[backend].tests if t.df_method == "kenward-roger")
+        key, q = ParamKey.fixed(t.term), f"{DF_PREFIX}kenward-roger"
+        before = cells(run.comparison, backend, key, q)
+        assert before and all(c.verdict == "agree" for c in before), before
+        found = _verdicts(run, Mutation("KR df x 1.1", backend, key, q,
+                                        lambda r, key=key, q=q, t=t: with_quantity(
+                                            r, key, q, t.df * 1.1)))
+        assert found and all(c.abs_diff > c.tolerance and c.verdict == "unexplained"
+                             for c in found), [(c.verdict, c.explanation) for c in found]

@@ -186,13 +186,17 @@ def intervals(reply: dict[str, Any], fixed: list[Parameter]) -> list[Interval]:
 
 
 def tests(reply: dict[str, Any]) -> list[FixedTest]:
-    """lmerTest's Satterthwaite t tests (``summary(as_lmerModLmerTest(fit))``)."""
-    satt = _inference(reply).get("satterthwaite")
-    if not satt:
-        return []
-    return [FixedTest(str(n), "satterthwaite", float(df), float(t), float(p))
-            for n, df, t, p in zip(_strings(satt["names"]), satt["df"], satt["statistic"],
-                                   satt["p_value"])]
+    """lmerTest's Satterthwaite t tests (``summary(as_lmerModLmerTest(fit))``) and, for REML
+    fits up to extract.R's ``HARNESS_KR_MAX_NOBS`` rows, its Kenward-Roger ones (pbkrtest; the
+    t value is on the KR-adjusted SE). A skipped KR says why in the inference note."""
+    out = []
+    for block, method in (("satterthwaite", "satterthwaite"), ("kenward_roger", "kenward-roger")):
+        got = _inference(reply).get(block)
+        if got:
+            out += [FixedTest(str(n), method, float(df), float(t), float(p))
+                    for n, df, t, p in zip(_strings(got["names"]), got["df"], got["statistic"],
+                                           got["p_value"])]
+    return out
 
 
 def to_result(spec_id: str, reply: dict[str, Any], plan: RPlan, groups: list[str],
@@ -209,5 +213,5 @@ def to_result(spec_id: str, reply: dict[str, Any], plan: RPlan, groups: list[str
                        intervals=intervals(reply, params), tests=tests(reply))
     seconds = _num(_inference(reply).get("seconds"))
     if seconds is not None:
-        result.timings["inference_r"] = seconds    # confint(Wald) + lmerTest, in R
+        result.timings["inference_r"] = seconds    # confint(Wald) + lmerTest (+ KR), in R
     return result

@@ -60,6 +60,7 @@ from .gaussian_loglik import GaussianLikelihood
 from .glm_loglik import GlmLikelihood
 from .glmm.evidence import GlmmLikelihood
 from .inference import satterthwaite
+from .kenward_roger import kenward_roger
 from .likelihood import (EvaluationError, EvidenceUnavailable, Path, PointLikelihood,
                          RandomEffects)
 
@@ -195,9 +196,9 @@ class EvidenceModel:
         """What an engine at ``estimates`` reports as inference, computed by native: z Wald
         intervals on every scale from the given ``std_errors`` (the SEs native computes at
         these estimates the way the engine does), z tests, and for LMMs fitted by ML/REML the
-        Satterthwaite df and p-values at the point's theta and sigma. Keyed
-        ``<key>:<quantity>`` (``fixed/lrt:df:satterthwaite``, harness/results.py); {} where
-        the estimates are not a point of this model."""
+        Satterthwaite df and p-values at the point's theta and sigma (REML: Kenward-Roger df
+        and p-values too). Keyed ``<key>:<quantity>`` (``fixed/lrt:df:satterthwaite``,
+        harness/results.py); {} where the estimates are not a point of this model."""
         reading, reason = self._read(estimates, estimator, True)
         if reason is not None or reading.point is None:
             return {}
@@ -221,6 +222,12 @@ class EvidenceModel:
                                        estimator.criterion == "REML", free).tests()
             except (ValueError, np.linalg.LinAlgError):
                 pass      # a boundary point: no Satterthwaite df, so nothing to explain with
+            if estimator.criterion == "REML":
+                try:
+                    tests += kenward_roger(lik.design, theta,
+                                           float(reading.point.sigma)).tests()
+                except (ValueError, np.linalg.LinAlgError):
+                    pass  # weighted or too big: no KR df here, so a KR gap stays unexplained
         return {f"{key}:{q}": v for key, qs in
                 inference_quantities(wald_intervals(params), tests).items()
                 for q, v in qs.items()}

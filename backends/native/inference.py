@@ -46,21 +46,23 @@ def variance_covariance(design: Design, parameters: list[Parameter], reml: bool
 
 
 @dataclass(frozen=True)
-class Satterthwaite:
-    """Per fixed effect (design order): df, the t statistic and its two-sided p-value."""
+class DfTests:
+    """Per fixed effect (design order) of one df method (``FixedTest.df_method``): df, the t
+    statistic and its two-sided p-value."""
 
+    method: str
     names: tuple[str, ...]
     df: np.ndarray
     t: np.ndarray
     p: np.ndarray
 
     def tests(self) -> list[FixedTest]:
-        return [FixedTest(n, "satterthwaite", float(d), float(t), float(p))
+        return [FixedTest(n, self.method, float(d), float(t), float(p))
                 for n, d, t, p in zip(self.names, self.df, self.t, self.p)]
 
 
 def satterthwaite(design: Design, theta: np.ndarray, sigma: float, reml: bool,
-                  free: np.ndarray) -> Satterthwaite:
+                  free: np.ndarray) -> DfTests:
     """lmerTest's Satterthwaite df at ``(theta, sigma)`` for every fixed effect.
 
     ``free`` marks the theta not at a boundary (lower-bounded diagonals at 0 are held fixed:
@@ -97,7 +99,7 @@ def satterthwaite(design: Design, theta: np.ndarray, sigma: float, reml: bool,
     beta = lik.factorization(v0[:-1]).beta
     t = beta / np.sqrt(C)
     p = np.array([two_sided_p(ti, di) for ti, di in zip(t, df)])
-    return Satterthwaite(tuple(design.x_names), df, t, p)
+    return DfTests("satterthwaite", tuple(design.x_names), df, t, p)
 
 
 def _jacobian(fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray, idx: np.ndarray,

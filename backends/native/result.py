@@ -26,6 +26,7 @@ from .covariance import ParameterCovariance
 from .design import nested_in
 from .fit import LmmFit
 from .inference import satterthwaite, variance_covariance
+from .kenward_roger import kenward_roger
 from .objective import profiled_deviance, sigma_hat
 from .ranef import by_level
 from .ranef import rows as ranef_rows
@@ -248,15 +249,26 @@ class LmmResult:
         except (ValueError, np.linalg.LinAlgError) as e:
             return [], f"no Satterthwaite df: {e}"
 
+    @cached_property
+    def _kenward_roger(self) -> tuple[list[FixedTest], str | None]:
+        """pbkrtest's KR tests for a REML fit (KR is a REML method: none for ML, no message)."""
+        if not self.reml:
+            return [], None
+        try:
+            return kenward_roger(self.design, self.theta, self.sigma).tests(), None
+        except (ValueError, np.linalg.LinAlgError) as e:
+            return [], f"no Kenward-Roger df: {e}"
+
     @property
     def fixed_tests(self) -> list[FixedTest]:
         """Satterthwaite t tests of the fixed effects (lmerTest's ``summary``; none where the
-        df cannot be computed, a boundary fit: the result's diagnostics say why), and z tests
-        (Stata ``mixed``'s ``P>|z|``) with lme4's SEs."""
+        df cannot be computed, a boundary fit: the result's diagnostics say why), for REML fits
+        Kenward-Roger t tests (pbkrtest: KR df, t on the adjusted SE), and z tests (Stata
+        ``mixed``'s ``P>|z|``) with lme4's SEs."""
         se = self.std_errors
         z = [FixedTest(n, "z", None, float(b / se[n]), two_sided_p(float(b / se[n])))
              for n, b in self.fixef.items()]
-        return self._satterthwaite[0] + z
+        return self._satterthwaite[0] + self._kenward_roger[0] + z
 
     def _free_theta(self) -> np.ndarray:
         """theta not at its lower bound (a diagonal at 0 is a boundary estimate)."""
@@ -288,8 +300,9 @@ class LmmResult:
                            timings={"fit_seconds": self._fit.seconds,
                                     "inference_seconds": inference_seconds},
                            intervals=wald_intervals(parameters), tests=tests)
-        if self._satterthwaite[1]:
-            diagnostics.messages.append(self._satterthwaite[1])
+        for note in (self._satterthwaite[1], self._kenward_roger[1]):
+            if note:
+                diagnostics.messages.append(note)
         return result.set_estimator(Estimator(self.method))
 
     def summary(self) -> str:

@@ -22,7 +22,7 @@ import pytest
 
 from backends.native import lmm
 from benchmarks.cases import CASES, load_case_data
-from harness.intervals import wald, wald_intervals
+from harness.intervals import two_sided_p, wald, wald_intervals
 
 LMERTEST_DF = {"(Intercept)": 76.8585378880, "lrt": 56.4543633653, "girl": 4031.3099494677,
                "factor(schgend)2": 59.7951062091, "factor(schgend)3": 60.9160741759}
@@ -101,14 +101,15 @@ def test_z_tests_match_stata(rs_ml):
 def test_satterthwaite_t_is_estimate_over_lme4_se(rs_reml):
     se = rs_reml.std_errors
     for t in rs_reml.fixed_tests:
-        assert t.statistic == pytest.approx(rs_reml.fixef[t.term] / se[t.term], rel=1e-10)
+        if t.df_method != "kenward-roger":      # KR's t is on the adjusted SE (tested below)
+            assert t.statistic == pytest.approx(rs_reml.fixef[t.term] / se[t.term], rel=1e-10)
 
 
 def test_fit_result_carries_intervals_and_tests(rs_reml):
     r = rs_reml.to_fit_result("x")
     d = r.to_dict()
     assert {i["scale"] for i in d["intervals"]} == {"natural", "log", "atanh"}
-    assert len(d["tests"]) == 2 * len(LMERTEST_DF)      # Satterthwaite t and z
+    assert len(d["tests"]) == 3 * len(LMERTEST_DF)      # Satterthwaite t, KR t and z
     back = type(r).from_dict(d)
     assert back.intervals == r.intervals and back.tests == r.tests
     for p in r.parameters:
@@ -151,3 +152,93 @@ def test_evidence_recomputes_a_fits_inference_at_its_estimates(rs_reml):
     assert set(own) <= set(got)
     for name, v in own.items():
         assert got[name] == pytest.approx(v, rel=1e-6, abs=1e-12), name
+
+
+# pbkrtest 0.5.2 (R 4.2.2, lme4 1.1-31) at lmer's tight REML optimum (the lmerControl above):
+# ``get_Lb_ddf(m, L)`` for each unit L and ``sqrt(diag(vcovAdj(m)))``, printed by
+# tests/native/pbkrtest_reference.R. Keys: case id -> (theta, sigma, {term:
+# (df, adjusted SE)}).
+PBKRTEST = {
+    "gcse_ri_reml": ([0.390608833529], 7.50019777975, {
+        "(Intercept)": (73.90572799, 0.5525479523), "lrt": (4049.872512, 0.01245451148),
+        "girl": (4050.116765, 0.3411232565), "factor(schgend)2": (65.40252432, 1.134863587),
+        "factor(schgend)3": (65.18505393, 0.894242926)}),
+    "gcse_rs_reml": ([0.3899037078, 0.00949557666658, 0.0135571728744], 7.41814235621, {
+        "(Intercept)": (81.22770949, 0.5285913826), "lrt": (60.63794879, 0.02016217589),
+        "girl": (4032.665109, 0.3387349224), "factor(schgend)2": (64.92156812, 1.033733843),
+        "factor(schgend)3": (66.03750756, 0.8219362926)}),
+    "popular_rs_reml": ([0.930544099443, -0.0633432336404, 0.0759842117409], 0.743483444479, {
+        "(Intercept)": (110.973189, 0.2727370054), "sex": (1941.701963, 0.03629400543),
+        "extrav": (80.93411818, 0.04030175839), "texp": (99.98907013, 0.01685741275),
+        "ext_exp": (80.78223177, 0.002566124007)}),
+}
+
+
+@pytest.fixture(scope="module")
+def reml_fits(course_data):
+    out = {}
+    for cid in PBKRTEST:
+        c = next(c for c in CASES if c.id == cid)
+        out[cid] = lmm(c.formula, load_case_data(c), reml=True)
+    return out
+
+
+@pytest.mark.parametrize("cid", sorted(PBKRTEST))
+def test_kenward_roger_matches_pbkrtest_at_its_optimum(reml_fits, cid):
+    """At lme4's own (theta, sigma) native's KR df and adjusted SEs are pbkrtest's to 1e-8
+    relative (the reference is printed to 10 digits)."""
+    from backends.native.kenward_roger import kenward_roger
+
+    theta, sigma, ref = PBKRTEST[cid]
+    kr = kenward_roger(reml_fits[cid].design, np.array(theta), sigma)
+    assert kr.names == tuple(ref)
+    for name, df, se in zip(kr.names, kr.df, kr.se_adjusted):
+        assert df == pytest.approx(ref[name][0], rel=1e-8), name
+        assert se == pytest.approx(ref[name][1], rel=1e-8), name
+
+
+@pytest.mark.parametrize("cid", sorted(PBKRTEST))
+def test_native_reml_fit_carries_kenward_roger_tests(reml_fits, cid):
+    """At native's own optimum the KR df agree with pbkrtest's at lme4's to 1e-4 relative
+    (the df move with theta), and the t statistic is the estimate over the adjusted SE."""
+    r = reml_fits[cid]
+    ref = PBKRTEST[cid][2]
+    kr = {t.term: t for t in r.fixed_tests if t.df_method == "kenward-roger"}
+    assert set(kr) == set(ref)
+    for term, (df, se) in ref.items():
+        assert kr[term].df == pytest.approx(df, rel=1e-4), term
+        assert kr[term].statistic == pytest.approx(r.fixef[term] / se, rel=1e-4), term
+        assert kr[term].p_value == pytest.approx(two_sided_p(kr[term].statistic, kr[term].df),
+                                                 rel=1e-12)
+
+
+def test_kenward_roger_not_for_ml_and_skipped_above_the_size_cap(rs_ml, monkeypatch):
+    """ML fits carry no KR tests; above MAX_CELLS the diagnostics say why there are none."""
+    import backends.native.kenward_roger as kr_module
+
+    assert not [t for t in rs_ml.fixed_tests if t.df_method == "kenward-roger"]
+    c = next(c for c in CASES if c.id == "gcse_ri_reml")
+    monkeypatch.setattr(kr_module, "MAX_CELLS", 1000)
+    r = lmm(c.formula, load_case_data(c), reml=True)
+    assert not [t for t in r.fixed_tests if t.df_method == "kenward-roger"]
+    msgs = r.to_fit_result("x").diagnostics.messages
+    assert any("no Kenward-Roger df" in m and "exceeds" in m for m in msgs), msgs
+
+
+def test_kenward_roger_two_grouping_factors_match_pbkrtest(course_data):
+    """Two factors, one with a correlated random slope (nurses: wards in hospitals), at lme4's
+    tight optimum (tests/native/pbkrtest_reference.R): the Z blocks and generators of several
+    factors line up with pbkrtest's. lme4's theta is reordered to native's factor order."""
+    import pyreadstat
+
+    from backends.native.kenward_roger import kenward_roger
+    from benchmarks.cases import dataset_path
+
+    data, _ = pyreadstat.read_dta(str(dataset_path("nurses")), apply_value_formats=False)
+    r = lmm("stress ~ expcon + age + (1 | hospital) + (1 + expcon | hospital:ward)", data)
+    assert [f.name for f in r.design.factors] == ["hospital", "hospital:ward"]
+    theta = [0.765999127504, 0.372884139561, 0.467028272886, 1.34786921286]
+    kr = kenward_roger(r.design, np.array(theta), 0.548504182486)
+    assert kr.df == pytest.approx([54.15735692, 54.10643389, 918.5011941], rel=1e-8)
+    assert kr.se_adjusted == pytest.approx([0.1125422232, 0.1312737718, 0.001487979532],
+                                           rel=1e-8)
