@@ -2,8 +2,11 @@
 
 Gaussian LMMs by ML/REML (:func:`backends.native.lmm`), single-level gaussian models by OLS/ML
 with optional cluster-robust SEs (:func:`backends.native.ols.ols`), single-level binomial,
-Poisson and ordinal GLMs (:func:`backends.native.glm.glm`) and GLMMs (backends/native/glmm).
-What is not implemented (multinomial models) has status "pending" rather than "not_estimable".
+Poisson and ordinal GLMs (:func:`backends.native.glm.glm`), GLMMs (backends/native/glmm) and
+baseline-category logits, single-level or with one shared random intercept
+(:mod:`backends.native.glmm.mlogit_result`). What is not implemented has status "pending" rather
+than "not_estimable"; a multinomial structure native cannot express exactly (random slopes,
+several random terms) is "not_estimable", with the reason.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ class NativeBackend(Backend):
         return Availability(True, versions=tuple((k, v[k]) for k in ("numpy", "scipy", "nlopt")))
 
     def unsupported_reason(self, model: Model) -> str | None:
+        if model.family == "multinomial":
+            from .glmm.mlogit_result import mlogit_unsupported_reason
+            return mlogit_unsupported_reason(model)
         if model.family != "gaussian" and not model.parsed.has_random:
             from .glm import glm_unsupported_reason  # single-level GLMs (backends/native/glm.py)
             return glm_unsupported_reason(model)
@@ -69,17 +75,21 @@ class NativeBackend(Backend):
         try:
             reason = self.unsupported_reason(model)
             if reason:
-                return FitResult.failed(job.spec.id, self.name, self.unsupported_status, reason)
+                status = "not_estimable" if model.family == "multinomial" else \
+                    self.unsupported_status
+                return FitResult.failed(job.spec.id, self.name, status, reason)
             inputs = NativeInputs.of(job.spec, model, job.data)
             call = python_call(model, inputs)
+            if model.family == "multinomial":
+                from .glmm.mlogit_result import fit_mlogit_job
+                result = fit_mlogit_job(job, inputs, self._provenance(job))
+                result.timings["fit"] = time.perf_counter() - start
+                return result
             if model.family != "gaussian":  # issue 7: native GLMMs (backends/native/glmm)
                 from .glm import fit_glm_job
                 from .glmm.backend import fit_glmm_job
                 settings = job.spec.backends.native
-                prov = Provenance(backend=self.name, mode="live", software=software_versions(),
-                                  platform=f"{platform.platform()} ({sys.implementation.name})",
-                                  data_sha256=job.data_sha256,
-                                  date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                prov = self._provenance(job)
                 fit_job = fit_glmm_job if model.parsed.has_random else fit_glm_job
                 result = fit_job(job, inputs, settings.options.given() if settings else {}, prov)
                 result.timings["fit"] = time.perf_counter() - start
@@ -106,6 +116,13 @@ class NativeBackend(Backend):
                 f"optimizer {model.optimizer!r} was requested; native chooses its own "
                 f"({result.diagnostics.optimizer})")
         return result
+
+    def _provenance(self, job: FitJob) -> Provenance:
+        """Provenance of a live fit whose call the fitting code fills in."""
+        return Provenance(backend=self.name, mode="live", software=software_versions(),
+                          platform=f"{platform.platform()} ({sys.implementation.name})",
+                          data_sha256=job.data_sha256,
+                          date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def render(self, spec: Spec) -> str:
         model = spec.model_for(self.name)
