@@ -103,3 +103,51 @@ def test_compression_is_exact():
 def test_bad_response_is_an_error():
     with pytest.raises(ValueError, match="codes 0..K-1"):
         MlogitData.of(np.ones((4, 1)), np.array([1, 2, 2, 1]))
+
+
+# ---- the harness side: spec -> NativeBackend -> FitResult ----------------------------------------
+
+def _spec(formula: str, **model):
+    from harness.spec import parse_spec
+    return parse_spec({"id": "t.mlogit", "title": "t", "source": "test", "dataset": "sim",
+                       "model": {"formula": formula, "method": "ML", "family": "multinomial",
+                                 **model}})
+
+
+def _run(s, df):
+    from backends.base import FitJob
+    from backends.native.backend import NativeBackend
+    return NativeBackend().fit(FitJob(spec=s, model=s.model_for("native"), data=df))
+
+
+def test_backend_fit_keys_base_category_and_likelihood():
+    """Response levels 5/6/7 with base 6 (the spec's reference_level): keys name the non-base
+    categories, and the fit is the direct fit of the recoded data."""
+    import pandas as pd
+    X, y, g = simulate(seed=4, m=40, nj=15)
+    labels = np.array([6, 5, 7])                        # code 0 (the simulated base) is level 6
+    df = pd.DataFrame({"y": labels[y], "x": X[:, 1], "g": g})
+    s = _spec("y ~ x + (1 | g)", integration={"method": "aghq", "points": 9},
+              reference_level={"y": 6})
+    res = _run(s, df)
+    assert res.status == "ok" and res.diagnostics.converged
+    assert [p.term for p in res.parameters] == ["5/(Intercept)", "5/x", "7/(Intercept)", "7/x",
+                                                "sd__(Intercept)", "var__(Intercept)"]
+    direct = fit_mlogit_ri(MlogitData.of(X, y, g), points=9)
+    assert res.statistics.loglik == pytest.approx(direct.loglik, abs=1e-6)
+    got = {p.term: p for p in res.parameters}
+    assert got["5/x"].estimate == pytest.approx(direct.beta[1], abs=1e-4)
+    assert got["sd__(Intercept)"].estimate == pytest.approx(direct.sd, abs=1e-4)
+    assert res.estimator.label() == "AGHQ(9)"
+    assert len(res.random_effects) == 40 and res.statistics.ngroups == {"g": 40}
+
+
+def test_backend_not_estimable_and_bad_reference():
+    import pandas as pd
+    X, y, g = simulate(seed=5, m=10, nj=10)
+    df = pd.DataFrame({"y": y + 1, "x": X[:, 1], "g": g})
+    aghq = {"method": "aghq", "points": 7}
+    rs = _run(_spec("y ~ x + (1 + x | g)", integration=aghq), df)
+    assert rs.status == "not_estimable" and "random slopes" in rs.message
+    bad = _run(_spec("y ~ x + (1 | g)", integration=aghq, reference_level={"y": 9}), df)
+    assert bad.status == "error" and "reference_level 9" in bad.message
