@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from backends.base import Availability, Backend, FitJob
 from harness.attributes import ModelAttributes
-from harness.results import FitResult, Provenance
+from harness.results import FitResult, Provenance, Status
 from harness.spec import Model, Spec
 
 from .design import DesignError
@@ -69,15 +69,19 @@ class NativeBackend(Backend):
             return glmm_unsupported_reason(model)
         return None
 
+    def unsupported_status_for(self, model: Model) -> Status:
+        """A multinomial structure native does not fit is not the shared-intercept model it
+        implements: not estimable (mlogit_result.py says why); the rest is pending."""
+        return "not_estimable" if model.family == "multinomial" else self.unsupported_status
+
     def fit(self, job: FitJob) -> FitResult:
         model = job.model
         start = time.perf_counter()
         try:
             reason = self.unsupported_reason(model)
             if reason:
-                status = "not_estimable" if model.family == "multinomial" else \
-                    self.unsupported_status
-                return FitResult.failed(job.spec.id, self.name, status, reason)
+                return FitResult.failed(job.spec.id, self.name,
+                                        self.unsupported_status_for(model), reason)
             inputs = NativeInputs.of(job.spec, model, job.data)
             call = python_call(model, inputs)
             if model.family == "multinomial":
