@@ -151,3 +151,18 @@ def test_backend_not_estimable_and_bad_reference():
     assert rs.status == "not_estimable" and "random slopes" in rs.message
     bad = _run(_spec("y ~ x + (1 | g)", integration=aghq, reference_level={"y": 9}), df)
     assert bad.status == "error" and "reference_level 9" in bad.message
+
+
+def test_reference_keys_are_checked_against_the_category_names(tmp_path):
+    """The spec loader's key check knows the multinomial names (harness/model_keys.py)."""
+    import pandas as pd
+    from harness.model_keys import expected_keys
+    X, y, g = simulate(seed=6, m=10, nj=10)
+    df = pd.DataFrame({"y": y + 1, "x": X[:, 1], "g": g})
+    s = _spec("y ~ x + (1 | g)", integration={"method": "aghq", "points": 7},
+              reference_level={"y": 2})
+    keys = expected_keys(s, df)
+    assert {"fixed/1/x", "fixed/3/(Intercept)", "ran_pars/g/sd__(Intercept)"} <= keys
+    assert "fixed/2/x" not in keys and "fixed/x" not in keys
+    res = _run(s, df)
+    assert {str(p.param_key) for p in res.parameters} <= keys

@@ -52,8 +52,9 @@ def mlogit_unsupported_reason(model: Model) -> str | None:
     return None
 
 
-def _recode(design: Design, reference: object | None) -> tuple[np.ndarray, list[str]]:
-    """Response -> codes with 0 the base category; the category labels in code order."""
+def response_codes(design: Design, reference: object | None) -> tuple[np.ndarray, list[str]]:
+    """Response -> codes with 0 the base category ``reference`` (None: the lowest level); the
+    category labels in code order."""
     values = np.unique(design.y)
     labels = ([design.response_levels[int(v)] for v in values] if design.response_levels
               else [level_label(v) for v in values])
@@ -81,7 +82,7 @@ def fit_mlogit_job(job, inputs, provenance: Provenance) -> FitResult:
     base = reference.pop(response, None)
     design = build_design(model.formula, job.data, kw["factors"], reference or None,
                           contrasts=kw.get("contrasts"))
-    y, labels = _recode(design, base)
+    y, labels = response_codes(design, base)
     group = design.factors[0].codes if design.factors else None
     data = MlogitData.of(design.X, y, group)
     integ = model.integration
@@ -99,10 +100,16 @@ def fit_mlogit_job(job, inputs, provenance: Provenance) -> FitResult:
     return to_fit_result(fit, design, labels, job.spec.id, provenance)
 
 
+def coefficient_names(labels: list[str], x_names: list[str]) -> list[str]:
+    """The fixed-effect names ``<category>/<term>`` for every non-base category (``labels[0]``
+    is the base), category-major as :class:`.mlogit.MlogitData` orders the coefficients."""
+    return [f"{lab}/{term}" for lab in labels[1:] for term in x_names]
+
+
 def to_fit_result(fit: MlogitFit, design: Design, labels: list[str], spec_id: str,
                   provenance: Provenance) -> FitResult:
     se = fit.std_errors
-    names = [f"{lab}/{term}" for lab in labels[1:] for term in design.x_names]
+    names = coefficient_names(labels, design.x_names)
     params = [Parameter("fixed", None, n, float(b), None if se is None else float(s))
               for n, b, s in zip(names, fit.beta, se if se is not None else [None] * len(names))]
     factors = design.factors
