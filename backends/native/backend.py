@@ -130,6 +130,9 @@ class NativeBackend(Backend):
 
     def render(self, spec: Spec) -> str:
         model = spec.model_for(self.name)
+        if model.family == "multinomial":
+            from .glmm.mlogit_result import script
+            return script(model, spec.dataset)
         inputs = NativeInputs(spec.factor_columns(), spec.contrasts(),
                               dict(model.reference_level) or None, ModelAttributes.of(model))
         imp = ("from backends.native import lmm" if model.parsed.has_random

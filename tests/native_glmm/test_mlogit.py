@@ -166,3 +166,16 @@ def test_reference_keys_are_checked_against_the_category_names(tmp_path):
     assert "fixed/2/x" not in keys and "fixed/x" not in keys
     res = _run(s, df)
     assert {str(p.param_key) for p in res.parameters} <= keys
+
+
+def test_rendered_script_reproduces_the_fit():
+    import pandas as pd
+    from backends.native.backend import NativeBackend
+    X, y, g = simulate(seed=7, m=15, nj=12)
+    df = pd.DataFrame({"y": y + 1, "x": X[:, 1], "g": g})
+    s = _spec("y ~ x + (1 | g)", integration={"method": "aghq", "points": 7})
+    src = NativeBackend().render(s)
+    ns: dict = {"frame": df}
+    exec(src, ns)                       # noqa: S102 - our own generated script
+    assert ns["result"].loglik == pytest.approx(_run(s, df).statistics.loglik, abs=1e-9)
+    assert ns["categories"] == ["1", "2", "3"]

@@ -70,6 +70,26 @@ def response_codes(design: Design, reference: object | None) -> tuple[np.ndarray
     return code_of[np.searchsorted(values, design.y)], [labels[i] for i in order]
 
 
+def script(model: Model, dataset: str) -> str:
+    """A script that reproduces the fit from the spec's model (the backend's ``render``)."""
+    integ = model.integration
+    points = integ.points if integ is not None and integ.method == "aghq" else 1
+    fit = (f"fit_mlogit_ri(data, points={points})" if model.parsed.has_random
+           else "fit_single(data)")
+    show = ("result.beta, result.sd, result.loglik" if model.parsed.has_random
+            else "result[0], result[2]")
+    return ("from backends.native.design import build_design\n"
+            "from backends.native.glmm.mlogit import MlogitData, fit_mlogit_ri, fit_single\n"
+            "from backends.native.glmm.mlogit_result import response_codes\n"
+            f"# frame: dataset {dataset!r} with the spec's derived columns\n"
+            f"design = build_design({model.formula!r}, frame)\n"
+            f"y, categories = response_codes(design, "
+            f"{dict(model.reference_level).get(model.parsed.response)!r})\n"
+            "data = MlogitData.of(design.X, y, design.factors[0].codes if design.factors "
+            "else None)\n"
+            f"result = {fit}\nprint(categories, {show})")
+
+
 def fit_mlogit_job(job, inputs, provenance: Provenance) -> FitResult:
     """Fit ``job.model`` (family multinomial) and return the canonical FitResult."""
     model = job.model
@@ -89,6 +109,7 @@ def fit_mlogit_job(job, inputs, provenance: Provenance) -> FitResult:
     points = integ.points if integ is not None and integ.method == "aghq" else 1
     provenance.call = (f"fit_mlogit_ri(MlogitData.of(X, y, group), points={points})"
                        if group is not None else "fit_single(MlogitData.of(X, y))")
+    provenance.script = script(model, job.spec.dataset)
     if group is None:
         beta, cov, ll, ok = fit_single(data)
         fit = MlogitFit(beta=beta, sd=0.0, loglik=ll, cov=cov, points=0, converged=ok,
