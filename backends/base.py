@@ -59,12 +59,19 @@ class Backend(ABC):
         """None when the backend can fit ``model``; otherwise why not (shown as not_estimable)."""
         return None
 
+    def unsupported_status_for(self, model: Model) -> Status:
+        """The status of an unsupported ``model``: :attr:`unsupported_status` unless a backend
+        knows this model is beyond what it can express (not_estimable) while others are only
+        not written yet (pending)."""
+        return self.unsupported_status
+
     def refusal(self, job: FitJob) -> FitResult | None:
         """The result for a model this backend will not try here (it cannot express it, or
         the backend is unavailable on this machine); None when it can try."""
         reason = self.unsupported_reason(job.model)
         if reason:
-            return FitResult.failed(job.spec.id, self.name, self.unsupported_status, reason)
+            return FitResult.failed(job.spec.id, self.name,
+                                    self.unsupported_status_for(job.model), reason)
         available = self.availability()
         if not available.ok:
             return FitResult.failed(job.spec.id, self.name, "unavailable", available.message())

@@ -84,6 +84,10 @@ def expected_keys(spec: Spec, frame: pd.DataFrame) -> set[str]:
                               dict(model.reference_level) or None, contrasts=spec.contrasts(),
                               attributes=ModelAttributes.of(model).values(frame))
         names = design.x_names
+        if model.family == "multinomial":
+            from backends.native.glmm.mlogit_result import coefficient_names, response_codes
+            base = dict(model.reference_level).get(f.response)
+            names = coefficient_names(response_codes(design, base)[1], names)
         if model.family == "ordinal":
             names = [n for n in names if n != "(Intercept)"]
             keys |= _threshold_keys(frame.loc[design.row_index], f.response,

@@ -201,7 +201,8 @@ def fit_one(spec: Spec, backend_name: str, data: PreparedData) -> FitResult:
     model = spec.model_for(backend_name)
     reason = backend.unsupported_reason(model)
     if reason:
-        return FitResult.failed(spec.id, backend_name, backend.unsupported_status, reason)
+        return FitResult.failed(spec.id, backend_name, backend.unsupported_status_for(model),
+                                reason)
     job = FitJob(spec=spec, model=model, data=data.frame, data_path=data.path,
                  data_sha256=data.sha256)
     start = time.perf_counter()

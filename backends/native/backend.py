@@ -2,8 +2,11 @@
 
 Gaussian LMMs by ML/REML (:func:`backends.native.lmm`), single-level gaussian models by OLS/ML
 with optional cluster-robust SEs (:func:`backends.native.ols.ols`), single-level binomial,
-Poisson and ordinal GLMs (:func:`backends.native.glm.glm`) and GLMMs (backends/native/glmm).
-What is not implemented (multinomial models) has status "pending" rather than "not_estimable".
+Poisson and ordinal GLMs (:func:`backends.native.glm.glm`), GLMMs (backends/native/glmm) and
+baseline-category logits, single-level or with one shared random intercept
+(:mod:`backends.native.glmm.mlogit_result`). What is not implemented has status "pending" rather
+than "not_estimable"; a multinomial structure native cannot express exactly (random slopes,
+several random terms) is "not_estimable", with the reason.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from backends.base import Availability, Backend, FitJob
 from harness.attributes import ModelAttributes
-from harness.results import FitResult, Provenance
+from harness.results import FitResult, Provenance, Status
 from harness.spec import Model, Spec
 
 from .design import DesignError
@@ -55,6 +58,9 @@ class NativeBackend(Backend):
         return Availability(True, versions=tuple((k, v[k]) for k in ("numpy", "scipy", "nlopt")))
 
     def unsupported_reason(self, model: Model) -> str | None:
+        if model.family == "multinomial":
+            from .glmm.mlogit_result import mlogit_unsupported_reason
+            return mlogit_unsupported_reason(model)
         if model.family != "gaussian" and not model.parsed.has_random:
             from .glm import glm_unsupported_reason  # single-level GLMs (backends/native/glm.py)
             return glm_unsupported_reason(model)
@@ -63,23 +69,31 @@ class NativeBackend(Backend):
             return glmm_unsupported_reason(model)
         return None
 
+    def unsupported_status_for(self, model: Model) -> Status:
+        """A multinomial structure native does not fit is not the shared-intercept model it
+        implements: not estimable (mlogit_result.py says why); the rest is pending."""
+        return "not_estimable" if model.family == "multinomial" else self.unsupported_status
+
     def fit(self, job: FitJob) -> FitResult:
         model = job.model
         start = time.perf_counter()
         try:
             reason = self.unsupported_reason(model)
             if reason:
-                return FitResult.failed(job.spec.id, self.name, self.unsupported_status, reason)
+                return FitResult.failed(job.spec.id, self.name,
+                                        self.unsupported_status_for(model), reason)
             inputs = NativeInputs.of(job.spec, model, job.data)
             call = python_call(model, inputs)
+            if model.family == "multinomial":
+                from .glmm.mlogit_result import fit_mlogit_job
+                result = fit_mlogit_job(job, inputs, self._provenance(job))
+                result.timings["fit"] = time.perf_counter() - start
+                return result
             if model.family != "gaussian":  # issue 7: native GLMMs (backends/native/glmm)
                 from .glm import fit_glm_job
                 from .glmm.backend import fit_glmm_job
                 settings = job.spec.backends.native
-                prov = Provenance(backend=self.name, mode="live", software=software_versions(),
-                                  platform=f"{platform.platform()} ({sys.implementation.name})",
-                                  data_sha256=job.data_sha256,
-                                  date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                prov = self._provenance(job)
                 fit_job = fit_glmm_job if model.parsed.has_random else fit_glm_job
                 result = fit_job(job, inputs, settings.options.given() if settings else {}, prov)
                 result.timings["fit"] = time.perf_counter() - start
@@ -107,8 +121,18 @@ class NativeBackend(Backend):
                 f"({result.diagnostics.optimizer})")
         return result
 
+    def _provenance(self, job: FitJob) -> Provenance:
+        """Provenance of a live fit whose call the fitting code fills in."""
+        return Provenance(backend=self.name, mode="live", software=software_versions(),
+                          platform=f"{platform.platform()} ({sys.implementation.name})",
+                          data_sha256=job.data_sha256,
+                          date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
     def render(self, spec: Spec) -> str:
         model = spec.model_for(self.name)
+        if model.family == "multinomial":
+            from .glmm.mlogit_result import script
+            return script(model, spec.dataset)
         inputs = NativeInputs(spec.factor_columns(), spec.contrasts(),
                               dict(model.reference_level) or None, ModelAttributes.of(model))
         imp = ("from backends.native import lmm" if model.parsed.has_random

@@ -33,15 +33,19 @@ def test_registry_and_availability():
     assert a.ok and dict(a.versions).keys() == {"numpy", "scipy", "nlopt"}
 
 
-def test_glmm_supported_and_multinomial_pending():
-    # issue 7: one-factor GLMMs are native (backends/native/glmm); multinomial is not.
+def test_glmm_and_shared_intercept_multinomial_supported():
+    # issue 7: one-factor GLMMs are native (backends/native/glmm); issue 13: so is the
+    # multinomial logit with one shared random intercept, but not a random slope.
     b = NativeBackend()
     s = spec("y ~ x + (1 | g)", method="ML", family="binomial",
              model={"integration": {"method": "laplace"}})
     assert b.unsupported_reason(s.model) is None
     m = spec("y ~ x + (1 | g)", method="ML", family="multinomial",
              model={"integration": {"method": "laplace"}})
-    assert "not implemented" in b.unsupported_reason(m.model)
+    assert b.unsupported_reason(m.model) is None
+    rs = spec("y ~ x + (1 + x | g)", method="ML", family="multinomial",
+              model={"integration": {"method": "laplace"}})
+    assert "random slopes" in b.unsupported_reason(rs.model)
     assert b.unsupported_status == "pending"
     assert b.unsupported_reason(spec("y ~ x + (1 | g)").model) is None
 

@@ -150,11 +150,10 @@ def _spec(formula, family, **model):
                        "model": {"formula": formula, "method": "ML", "family": family, **model}})
 
 
-def test_backend_dispatch_and_multinomial_pending():
+def test_backend_dispatch():
     b = NativeBackend()
-    for fam in ("binomial", "poisson", "ordinal"):
+    for fam in ("binomial", "poisson", "ordinal", "multinomial"):
         assert b.unsupported_reason(_spec("y ~ x", fam).model) is None
-    assert "multinomial" in b.unsupported_reason(_spec("y ~ x", "multinomial").model)
     df, rng = _sim(n=500, seed=1)
     df["y"] = rng.binomial(1, 0.5, size=len(df))
     s = _spec("y ~ x1 + x2", "binomial", link="probit")
