@@ -107,7 +107,7 @@ def quantity_class(key: ParamKey, quantity: str = "estimate") -> str:
 
 @dataclass(frozen=True)
 class Default:
-    pair: str  # engines | printed
+    pair: str  # engines | printed | statsmodels
     model: str  # LMM | GLMM | near-singular | *
     quantity: str  # a key of QUANTITY_CLASSES, or *
     relative: float
