@@ -146,7 +146,7 @@ def _ref_values_text(spec: Spec, ref_id: str) -> dict[str, set[str]]:
     for ref in spec.references:
         if ref.id == ref_id:
             for rv in reference_values(ref):
-                out[rv.quantity].add(rv.number.text)
+                out.setdefault(rv.quantity, set()).add(rv.number.text)  # also ci:/df:/p:
     return out
 
 
@@ -316,6 +316,12 @@ def test_full_printed_outputs_are_attached_digit_for_digit(nkey, spec_id, headin
         assert _norm(cells[1]) in texts["estimate"], f"{nkey} {cells[0]}: {cells[1]}"
         if re.match(r"^[\u2212\-.\d]", cells[2]):
             assert _norm(cells[2]) in texts["std_error"], f"{nkey} {cells[0]}: SE {cells[2]}"
+        # where the block states its printed intervals (issue 15), each bound is there too
+        lower = set().union(*(v for q, v in texts.items() if q.endswith(":lower")))
+        upper = set().union(*(v for q, v in texts.items() if q.endswith(":upper")))
+        if lower and "," in cells[-1]:
+            lo, hi = (_norm(x) for x in cells[-1].split(","))
+            assert lo in lower and hi in upper, f"{nkey} {cells[0]}: CI {cells[-1]}"
 
 
 def test_stata_full_precision_hand_calculation_inputs():
